@@ -1,0 +1,5 @@
+import sys
+
+from uscd.cli import main
+
+sys.exit(main())

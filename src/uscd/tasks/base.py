@@ -1,0 +1,29 @@
+"""What every task produces: problems with a standard prompt, a lame prompt and a test program."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark problem, ready for generation and execution.
+
+    The test program for a completion is ``program_head + completion + program_tail``; the
+    sandbox appends its own proof-of-completion after it.
+    """
+
+    task_id: str
+    prompt: str  # the standard prompt, with its input-output examples
+    lame_prompt: str | None  # the same prompt without the examples (None: the task defines none)
+    stop: tuple[str, ...]  # stop sequences for generation
+    entry_point: str
+    program_head: str
+    program_tail: str
+    language: str = "python"
+    reference: str | None = None  # canonical solution as a completion of `prompt`, when known
+    lame_is_noop: bool = False  # lame == standard: USCD cannot change anything on this problem
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def program(self, completion: str) -> str:
+        return self.program_head + completion + self.program_tail
