@@ -57,24 +57,42 @@ def sanitize(logits: np.ndarray) -> np.ndarray:
     return x
 
 
+def usable_lame(logits: np.ndarray | None) -> np.ndarray | None:
+    """Sanitized lame logits, or None when they hold no finite value (the rule then falls back)."""
+    if logits is None:
+        return None
+    x = np.asarray(logits, dtype=np.float32)
+    if np.isfinite(x).all():
+        return x
+    x = np.where(np.isnan(x) | np.isposinf(x), -np.inf, x).astype(np.float32)
+    return x if np.isfinite(x).any() else None
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable log-softmax (float32 in, float32 out; -inf stays -inf)."""
-    m = logits.max()
-    shifted = logits - m
-    return shifted - np.float32(np.log(np.exp(shifted).sum(dtype=np.float64)))
+    return logits - np.float32(logsumexp(logits))
+
+
+def logsumexp(logits: np.ndarray) -> float:
+    m = float(logits.max())
+    return m + math.log(float(np.exp(logits - np.float32(m)).sum(dtype=np.float64)))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max())
-    return e / e.sum(dtype=np.float64)
+    return e / np.float32(e.sum(dtype=np.float64))
 
 
 def top2(p: np.ndarray) -> tuple[float, float]:
     """The two largest values of p, without sorting the whole vector."""
     if p.size == 1:
-        return float(p[0]), 0.0
-    part = np.partition(p, p.size - 2)[-2:]
-    return float(part[1]), float(part[0])
+        return float(p[0]), -math.inf
+    i = int(np.argmax(p))
+    first = float(p[i])
+    rest_max = max(
+        float(p[:i].max()) if i else -math.inf, float(p[i + 1 :].max()) if i + 1 < p.size else -math.inf
+    )
+    return first, rest_max
 
 
 def uncertainty(measure: str, p: np.ndarray) -> float:
@@ -101,7 +119,7 @@ def uncertainty(measure: str, p: np.ndarray) -> float:
         return float(-(nz * np.log(nz)).sum(dtype=np.float64))
     if measure == "margin":
         a, b = top2(p)
-        return a - b
+        return a - max(b, 0.0)
     raise UscdError(f"unknown uncertainty measure {measure!r}; choose one of {', '.join(MEASURES)}")
 
 
@@ -125,7 +143,9 @@ class Gate:
 
     def __post_init__(self) -> None:
         if self.measure not in MEASURES:
-            raise UscdError(f"unknown uncertainty measure {self.measure!r}; choose one of {', '.join(MEASURES)}")
+            raise UscdError(
+                f"unknown uncertainty measure {self.measure!r}; choose one of {', '.join(MEASURES)}"
+            )
         if not math.isfinite(self.threshold):
             raise UscdError(f"the gate threshold must be a finite number, got {self.threshold}")
 
@@ -154,11 +174,12 @@ class Gate:
         if state is None:
             return None
         lo, hi = measure_range(self.measure, vocab_size)
-        consequence = "contrast on every step (always-on CD)" if state == "always" else "plain greedy/sampling"
+        consequence = (
+            "contrast on every step (always-on CD)" if state == "always" else "plain greedy/sampling"
+        )
         return (
-            f"gate {self.measure} threshold {self.threshold:g} can {'never' if state == 'never' else 'always'}"
-            f"{' fire' if state == 'never' else ' fire'} for a vocabulary of {vocab_size:,} "
-            f"({self.measure} lies in [{lo:.6g}, {hi:.6g}]): this is {consequence}"
+            f"gate {self.measure} threshold {self.threshold:g} can {state} fire for a vocabulary of "
+            f"{vocab_size:,} ({self.measure} lies in [{lo:.6g}, {hi:.6g}]): this is {consequence}"
         )
 
 
@@ -205,10 +226,15 @@ class Step:
 
 
 class StdView:
-    """The standard prompt's logits of one step, with what rules derive from them computed once."""
+    """The standard prompt's logits of one step, with what rules derive from them computed once.
+
+    Everything comes from one pass of exp(logits - max) over the vocabulary: probabilities,
+    log-sum-exp and all uncertainty measures, so a confident step costs one exp and a dot product.
+    """
 
     def __init__(self, logits: np.ndarray) -> None:
         self.logits = sanitize(logits)
+        self._uncertainty: dict[str, float] = {}
 
     @cached_property
     def greedy_token(self) -> int:
@@ -219,19 +245,49 @@ class StdView:
         return float(self.logits[self.greedy_token])
 
     @cached_property
+    def _exp(self) -> np.ndarray:
+        return np.exp(self.logits - np.float32(self.max_logit))
+
+    @cached_property
+    def _z(self) -> float:
+        return float(self._exp.sum(dtype=np.float64))
+
+    @cached_property
     def probs(self) -> np.ndarray:
-        return softmax(self.logits)
+        return self._exp / np.float32(self._z)
 
     @cached_property
     def logp(self) -> np.ndarray:
-        return log_softmax(self.logits)
+        return self.logits - np.float32(self.max_logit + math.log(self._z))
 
     def head(self, alpha: float) -> np.ndarray:
         """V_head = {t : p_std(t) >= alpha * max p_std}, as sorted token ids (never empty)."""
-        return np.flatnonzero(self.logits >= np.float32(self.max_logit + math.log(alpha)))
+        key = ("head", alpha)
+        if key not in self.__dict__:
+            self.__dict__[key] = np.flatnonzero(self.logits >= np.float32(self.max_logit + math.log(alpha)))
+        return self.__dict__[key]
 
     def uncertainty(self, measure: str) -> float:
-        return uncertainty(measure, self.probs)
+        if measure not in self._uncertainty:
+            self._uncertainty[measure] = self._measure(measure)
+        return self._uncertainty[measure]
+
+    def _measure(self, measure: str) -> float:
+        e, z, v = self._exp, self._z, self.logits.size
+        if measure in ("std", "std-norm"):
+            sum_sq = float(np.dot(e, e)) / (z * z)
+            std = math.sqrt(max((sum_sq - 1.0 / v) / (v - 1), 0.0))
+            return std if measure == "std" else min(std * math.sqrt(v), 1.0)
+        if measure == "maxprob":
+            return 1.0 / z
+        if measure == "entropy":
+            live = e > 0
+            shifted = self.logits[live] - np.float32(self.max_logit)
+            return max(math.log(z) - float(np.dot(e[live], shifted)) / z, 0.0)
+        if measure == "margin":
+            first, second = top2(self.logits)
+            return (1.0 - math.exp(second - first)) / z if math.isfinite(second) else 1.0 / z
+        return uncertainty(measure, self.probs)  # raises the unknown-measure error
 
 
 def dense_scores(std: StdView) -> Scores:
@@ -240,7 +296,8 @@ def dense_scores(std: StdView) -> Scores:
 
 def contrast_scores(std: StdView, lame_logits: np.ndarray, rho: float, head: np.ndarray) -> np.ndarray:
     """log p_std - rho * log p_lame on the head tokens (up to a per-step constant)."""
-    lame_logp_head = np.maximum(log_softmax(sanitize(lame_logits))[head], LOGP_FLOOR)
+    lame = lame_logits
+    lame_logp_head = np.maximum(lame[head] - np.float32(logsumexp(lame)), LOGP_FLOOR)
     return std.logits[head] - np.float32(rho) * lame_logp_head
 
 
@@ -250,26 +307,32 @@ def cfg_scores(std: StdView, lame_logits: np.ndarray, gamma: float) -> np.ndarra
     log p_lame + gamma * (log p_std - log p_lame) == log p_std + (gamma - 1) * (log p_std - log p_lame);
     the second form keeps gamma = 1 exactly equal to the standard scores.
     """
+    lame = lame_logits
+    g = np.float32(gamma - 1.0)
+    if np.isfinite(std.logits).all() and np.isfinite(lame).all():
+        # log p = logits - lse: the two lse terms shift every score equally, so they drop out
+        return std.logits + g * (std.logits - lame)
     std_logp = np.maximum(std.logp, LOGP_FLOOR)
-    lame_logp = np.maximum(log_softmax(sanitize(lame_logits)), LOGP_FLOOR)
-    guided = std.logits + np.float32(gamma - 1.0) * (std_logp - lame_logp)
+    lame_logp = np.maximum(log_softmax(lame), LOGP_FLOOR)
+    guided = std.logits + g * (std_logp - lame_logp)
     return np.where(np.isneginf(std.logits), -np.inf, guided).astype(np.float32)
 
 
 def official_scores(
     std: StdView, lame_logits: np.ndarray, weight: float, filter_num: float
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, int]:
     """The authors' probability-space rule: log(p_std - w * p_lame) on {p_std >= filter * mean p_std}.
 
-    Returns (ids, scores) of the tokens whose difference is positive; the authors' code turns the
-    others into log(<=0) = NaN/-inf.
+    Returns (ids, scores, filter size): the tokens whose difference is positive and their scores;
+    the authors' code turns the others into log(<=0) = NaN/-inf.
     """
     p_std = std.probs
     keep = np.flatnonzero(p_std >= filter_num * p_std.mean(dtype=np.float64))
-    p_lame = softmax(sanitize(lame_logits))
-    q = p_std[keep].astype(np.float64) - weight * p_lame[keep].astype(np.float64)
+    lame = lame_logits
+    p_lame_keep = np.exp(lame[keep].astype(np.float64) - logsumexp(lame))
+    q = p_std[keep].astype(np.float64) - weight * p_lame_keep
     valid = q > 0
-    return keep[valid], np.log(q[valid])
+    return keep[valid], np.log(q[valid]), int(keep.size)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,13 +354,13 @@ class Rule:
 
     name = "rule"
 
-    def needs_lame(self, std: StdView) -> bool:  # noqa: ARG002 - the base rule never contrasts
+    def needs_lame(self, std: StdView) -> bool:
         return False
 
-    def score(self, std: StdView, lame_logits: np.ndarray | None) -> Step:  # noqa: ARG002
+    def score(self, std: StdView, lame_logits: np.ndarray | None) -> Step:
         return Step(dense_scores(std))
 
-    def gate_warning(self, vocab_size: int) -> str | None:  # noqa: ARG002
+    def gate_warning(self, vocab_size: int) -> str | None:
         return None
 
     @property
@@ -339,8 +402,10 @@ class Contrast(Rule):
         head = std.head(self.alpha)
         if head.size == 1:  # only one plausible token: the contrast cannot change the choice
             return Step(Scores(head, std.logits[head]), False, True, value, 1)
-        assert lame_logits is not None, "needs_lame() was True: the caller must pass p_lame"
-        scores = contrast_scores(std, lame_logits, self.rho, head)
+        lame = usable_lame(lame_logits)
+        if lame is None:
+            return Step(dense_scores(std), False, True, value, int(head.size), fallback=True)
+        scores = contrast_scores(std, lame, self.rho, head)
         finite = np.isfinite(scores)
         if not finite.any():
             return Step(dense_scores(std), False, True, value, int(head.size), fallback=True)
@@ -387,18 +452,22 @@ class Cfg(Rule):
     name = "cfg"
 
     def __post_init__(self) -> None:
-        _check(_finite(self.gamma) and self.gamma >= 0, f"gamma must be a finite number >= 0, got {self.gamma}")
+        _check(
+            _finite(self.gamma) and self.gamma >= 0, f"gamma must be a finite number >= 0, got {self.gamma}"
+        )
 
     @property
     def uses_lame(self) -> bool:
         return True
 
-    def needs_lame(self, std: StdView) -> bool:  # noqa: ARG002
+    def needs_lame(self, std: StdView) -> bool:
         return True
 
     def score(self, std: StdView, lame_logits: np.ndarray | None) -> Step:
-        assert lame_logits is not None
-        return Step(Scores(None, cfg_scores(std, lame_logits, self.gamma)), self.gamma != 1.0, True)
+        lame = usable_lame(lame_logits)
+        if lame is None:
+            return Step(dense_scores(std), False, True, fallback=True)
+        return Step(Scores(None, cfg_scores(std, lame, self.gamma)), self.gamma != 1.0, True)
 
 
 @dataclass(frozen=True)
@@ -411,7 +480,10 @@ class UscdOfficial(Rule):
     name = "uscd-official"
 
     def __post_init__(self) -> None:
-        _check(_finite(self.weight) and self.weight >= 0, f"weight must be a finite number >= 0, got {self.weight}")
+        _check(
+            _finite(self.weight) and self.weight >= 0,
+            f"weight must be a finite number >= 0, got {self.weight}",
+        )
         _check(
             _finite(self.filter_num) and self.filter_num >= 0,
             f"filter must be a finite number >= 0, got {self.filter_num}",
@@ -436,9 +508,10 @@ class UscdOfficial(Rule):
         value = std.uncertainty("std")
         if not self.gate.is_uncertain(value):
             return Step(dense_scores(std), False, False, value)
-        assert lame_logits is not None
-        ids, scores = official_scores(std, lame_logits, self.weight, self.filter_num)
-        kept = int(np.count_nonzero(std.probs >= self.filter_num * std.probs.mean(dtype=np.float64)))
+        lame = usable_lame(lame_logits)
+        if lame is None:
+            return Step(dense_scores(std), False, True, value, fallback=True)
+        ids, scores, kept = official_scores(std, lame, self.weight, self.filter_num)
         if ids.size == 0:  # the authors' code would sample from an all -inf row here (audit §6.13)
             return Step(dense_scores(std), False, True, value, kept, fallback=True)
         return Step(Scores(ids, scores.astype(np.float32)), True, True, value, kept)
@@ -478,9 +551,15 @@ class Sampler:
     _rng: np.random.Generator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check(_finite(self.temperature) and self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
+        _check(
+            _finite(self.temperature) and self.temperature >= 0,
+            f"temperature must be >= 0, got {self.temperature}",
+        )
         _check(_finite(self.top_p) and 0 < self.top_p <= 1, f"top-p must be in (0, 1], got {self.top_p}")
-        _check(isinstance(self.top_k, int) and self.top_k >= 0, f"top-k must be an integer >= 0, got {self.top_k}")
+        _check(
+            isinstance(self.top_k, int) and self.top_k >= 0,
+            f"top-k must be an integer >= 0, got {self.top_k}",
+        )
         object.__setattr__(self, "_rng", np.random.default_rng(self.seed))
 
     @property

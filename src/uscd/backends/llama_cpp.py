@@ -1,0 +1,240 @@
+"""llama.cpp backend (llama-cpp-python's low-level API): one model, cheap sequences.
+
+Every sequence here is its own llama context sharing one loaded model: for the mostly-Q5_0
+0.5B model two single-sequence contexts stepped one after the other are faster than one context
+decoding a batch of two (shared/docs/runtime.md §4.4), and the weights are loaded once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Sequence as Seq
+from pathlib import Path
+
+import numpy as np
+
+from uscd.errors import UscdError
+
+try:
+    import llama_cpp
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise UscdError("the llama.cpp backend needs llama-cpp-python: pip install 'uscd[llama]'") from exc
+
+
+class ContextFull(UscdError):
+    """A sequence would grow past the context size."""
+
+
+_LOG_LOCK = threading.Lock()
+_log_lines: list[str] = []
+_GGML_LOG_LEVEL_ERROR = 4
+
+
+@llama_cpp.llama_log_callback
+def _quiet_log(level, text, _user_data):  # keep errors for messages; drop llama.cpp's chatter
+    if level == _GGML_LOG_LEVEL_ERROR and text:
+        with _LOG_LOCK:
+            _log_lines.append(text.decode("utf-8", "replace").strip())
+            del _log_lines[:-20]
+
+
+_initialised = False
+
+
+def _init_once() -> None:
+    global _initialised
+    if not _initialised:
+        llama_cpp.llama_backend_init()
+        # the callback object is module-global: llama.cpp keeps a raw pointer to it
+        llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p())
+        _initialised = True
+
+
+def _last_error() -> str:
+    with _LOG_LOCK:
+        lines = [line for line in _log_lines if line]
+        _log_lines.clear()
+    return lines[-1] if lines else "no reason given"
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class LlamaCppBackend:
+    name = "llama.cpp"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_batch: int = 512,
+        n_threads: int | None = None,
+    ) -> None:
+        _init_once()
+        self.path = Path(model_path)
+        params = llama_cpp.llama_model_default_params()
+        params.n_gpu_layers = 0
+        self.model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), params)
+        if not self.model:
+            raise UscdError(
+                f"llama.cpp could not load {self.path} ({_last_error()}): the file is truncated, corrupt "
+                "or not a supported GGUF model"
+            )
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.vocab_size = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
+        self.n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(self.model))
+        if n_ctx < 16:
+            raise UscdError(f"n_ctx must be at least 16, got {n_ctx}")
+        self.n_ctx = min(n_ctx, self.n_ctx_train) if self.n_ctx_train > 0 else n_ctx
+        self.n_batch = n_batch
+        self.n_threads = n_threads or default_threads()
+        self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
+        self.bos = int(llama_cpp.llama_vocab_bos(self.vocab))
+        self._pieces: dict[int, bytes] = {}
+        self._sequences: list[LlamaSequence] = []
+
+    # -- vocabulary ----------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of a plain-text prompt, with the model's BOS rule; special tokens stay text."""
+        data = text.encode("utf-8")
+        cap = len(data) + 16
+        buf = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, self.add_bos, False)
+        if n < 0:  # pragma: no cover - cap is always enough for byte-level BPE
+            raise UscdError("tokenization failed")
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        cached = self._pieces.get(token)
+        if cached is None:
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
+            cached = self._pieces[token] = buf.raw[:n]
+        return cached
+
+    def is_eog(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+
+    # -- sequences -----------------------------------------------------------------------------
+
+    def sequence(self) -> LlamaSequence:
+        seq = LlamaSequence(self)
+        self._sequences.append(seq)
+        return seq
+
+    def describe(self) -> dict:
+        return {
+            "backend": self.name,
+            "llama_cpp_python": getattr(llama_cpp, "__version__", "unknown"),
+            "n_ctx": self.n_ctx,
+            "n_batch": self.n_batch,
+            "n_threads": self.n_threads,
+            "vocab_size": self.vocab_size,
+        }
+
+    def close(self) -> None:
+        for seq in self._sequences:
+            seq.close()
+        self._sequences.clear()
+        if self.model:
+            llama_cpp.llama_model_free(self.model)
+            self.model = None
+
+    def __enter__(self) -> LlamaCppBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LlamaSequence:
+    """One token sequence in its own llama context (sequence id 0)."""
+
+    def __init__(self, backend: LlamaCppBackend) -> None:
+        self.backend = backend
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = backend.n_ctx
+        params.n_batch = params.n_ubatch = backend.n_batch
+        params.n_seq_max = 1
+        params.n_threads = params.n_threads_batch = backend.n_threads
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(backend.model, params)
+        if not self.ctx:
+            raise UscdError(
+                f"llama.cpp could not create a context of {backend.n_ctx} tokens ({_last_error()})"
+            )
+        self.mem = llama_cpp.llama_get_memory(self.ctx)
+        self.batch = llama_cpp.llama_batch_init(backend.n_batch, 0, 1)
+        self.tokens: list[int] = []
+        self.n_evals = 0  # llama_decode calls, for the benchmarks
+
+    def extend(self, tokens: Seq[int]) -> np.ndarray:
+        if not tokens:
+            raise ValueError("extend() needs at least one token")
+        if len(self.tokens) + len(tokens) > self.backend.n_ctx:
+            raise ContextFull(
+                f"the sequence would hold {len(self.tokens) + len(tokens)} tokens, more than the context "
+                f"of {self.backend.n_ctx} (raise --n-ctx or lower --max-new-tokens)"
+            )
+        n_batch = self.backend.n_batch
+        for start in range(0, len(tokens), n_batch):
+            chunk = tokens[start : start + n_batch]
+            self._decode(chunk, want_last=start + n_batch >= len(tokens))
+        ptr = llama_cpp.llama_get_logits_ith(self.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self.backend.vocab_size,)).copy()
+
+    def _decode(self, chunk: Seq[int], *, want_last: bool) -> None:
+        b = self.batch
+        pos0 = len(self.tokens)
+        b.n_tokens = len(chunk)
+        for j, tok in enumerate(chunk):
+            b.token[j] = tok
+            b.pos[j] = pos0 + j
+            b.n_seq_id[j] = 1
+            b.seq_id[j][0] = 0
+            b.logits[j] = False
+        b.logits[len(chunk) - 1] = want_last
+        rc = llama_cpp.llama_decode(self.ctx, b)
+        if rc != 0:
+            # llama.cpp leaves the cache consistent with what it processed; drop it to stay in sync
+            llama_cpp.llama_memory_seq_rm(self.mem, 0, pos0, -1)
+            raise UscdError(f"llama_decode failed (code {rc}: {_last_error()})")
+        self.tokens.extend(int(t) for t in chunk)
+        self.n_evals += 1
+
+    def truncate(self, n: int) -> None:
+        if n < len(self.tokens):
+            llama_cpp.llama_memory_seq_rm(self.mem, 0, n, -1)
+            del self.tokens[n:]
+
+    def reset(self) -> None:
+        llama_cpp.llama_memory_clear(self.mem, True)
+        self.tokens.clear()
+
+    def copy_prefix_from(self, other: LlamaSequence, n: int) -> None:
+        """Take the cache of other's first n tokens instead of evaluating them again."""
+        n = min(n, len(other.tokens))
+        self.reset()
+        if n == 0:
+            return
+        size = llama_cpp.llama_state_seq_get_size(other.ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        got = llama_cpp.llama_state_seq_get_data(other.ctx, buf, size, 0)
+        if not got or not llama_cpp.llama_state_seq_set_data(self.ctx, buf, got, 0):
+            raise UscdError("llama.cpp could not copy a sequence's cache between contexts")
+        self.tokens = list(other.tokens)
+        self.truncate(n)
+
+    def close(self) -> None:
+        if self.ctx:
+            llama_cpp.llama_batch_free(self.batch)
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None

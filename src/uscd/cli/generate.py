@@ -1,0 +1,132 @@
+"""`uscd generate`: decode one prompt with a rule; show the per-token trace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+from uscd.cli._options import (
+    PYTHON_STOPS,
+    add_model_options,
+    add_rule_options,
+    check_threads,
+    positive_int,
+    rule_from_args,
+    sampler_from_args,
+)
+from uscd.errors import UscdError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate a completion for one prompt", description=__doc__)
+    p.add_argument("prompt", nargs="?", default=None, help="prompt file ('-' or omitted: stdin)")
+    p.add_argument(
+        "--demo", action="store_true", help="use the built-in demo prompt (a small Python function)"
+    )
+    p.add_argument("--lame", default=None, help="lame prompt file (default: derived automatically)")
+    p.add_argument("--language", default="python", help="prompt language, for the automatic lame prompt")
+    p.add_argument("--max-new-tokens", type=positive_int, default=512)
+    p.add_argument(
+        "--stop", action="append", default=None, help="stop sequence (repeatable; default: Python's)"
+    )
+    p.add_argument("--no-stop", action="store_true", help="no stop sequences (EOS or max-new-tokens only)")
+    p.add_argument("--sync", choices=["lazy", "eager"], default="lazy", help="lame-context update policy")
+    p.add_argument("--trace", action="store_true", help="print the coloured per-token trace")
+    p.add_argument("--json", action="store_true", help="print one JSON object (completion, stats, trace)")
+    add_model_options(p)
+    add_rule_options(p)
+    p.set_defaults(func=run)
+
+
+def read_text(path: str | None, what: str) -> str:
+    if path in (None, "-"):
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UscdError(f"no {what} given: pass a file, pipe it on stdin, or use --demo")
+        return sys.stdin.read()
+    p = Path(path)
+    if not p.is_file():
+        raise UscdError(f"{what} file {path} does not exist")
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UscdError(f"{what} file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise UscdError(f"cannot read {what} file {path}: {exc.strerror}") from None
+
+
+def demo_prompt() -> str:
+    return resources.files("uscd").joinpath("data/demo_prompt.py").read_text()
+
+
+def lame_for(prompt: str, args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The lame prompt (given or derived) and warnings about it."""
+    if args.lame is not None:
+        lame = read_text(args.lame, "lame prompt")
+    else:
+        try:
+            from uscd.lame import derive
+        except ImportError:
+            raise UscdError(
+                "no lame prompt: pass --lame FILE (automatic lame prompts are not installed)"
+            ) from None
+        lame = derive(prompt, args.language).lame
+    warnings = []
+    if lame == prompt:
+        warnings.append(
+            "the lame prompt equals the standard prompt: the contrast is a no-op (output = greedy)"
+        )
+    return lame, warnings
+
+
+def run(args: argparse.Namespace) -> int:
+    from uscd.generate import GenerationConfig, open_decoder
+
+    check_threads(args.threads)
+    prompt = demo_prompt() if args.demo else read_text(args.prompt, "prompt")
+    if not prompt.strip():
+        raise UscdError("the prompt is empty")
+    rule = rule_from_args(args)
+    sampler = sampler_from_args(args, args.rule)
+    stops = () if args.no_stop else tuple(args.stop) if args.stop else PYTHON_STOPS
+    config = GenerationConfig(max_new_tokens=args.max_new_tokens, stop=stops, sync=args.sync)
+    warnings: list[str] = []
+    lame = None
+    if rule.uses_lame:
+        lame, warnings = lame_for(prompt, args)
+    decoder = open_decoder(args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads)
+    if gate := rule.gate_warning(decoder.backend.vocab_size):
+        warnings.append(gate)
+    from uscd.cli.trace_view import print_warnings
+
+    print_warnings(warnings)
+    gen = decoder.generate(prompt, lame, rule, sampler, config)
+    if args.json:
+        print(json.dumps(result_json(gen, rule, sampler, warnings), ensure_ascii=False))
+        return 0
+    from uscd.cli.trace_view import print_generation
+
+    print_generation(prompt, gen, rule, show_trace=args.trace)
+    return 0
+
+
+def result_json(gen, rule, sampler, warnings: list[str]) -> dict:
+    from dataclasses import asdict
+
+    return {
+        "completion": gen.completion,
+        "finish_reason": gen.finish_reason,
+        "rule": rule.name,
+        "knobs": rule.knobs(),
+        "sampler": {
+            "temperature": sampler.temperature,
+            "top_p": sampler.top_p,
+            "top_k": sampler.top_k,
+            "seed": sampler.seed,
+        },
+        "stats": gen.stats(),
+        "warnings": warnings,
+        "trace": [asdict(t) for t in gen.trace],
+    }
