@@ -113,6 +113,9 @@ class Task:
 
     name: str = ""
     language: str = "python"
+    # bump when the way prompts, lame prompts, stop sequences or test programs are built changes:
+    # run folders record it, and results made with another version are never mixed
+    prompt_version: str = "1"
 
     def __init__(self) -> None:
         self._problems: list[Problem] | None = None
@@ -162,6 +165,7 @@ class Task:
     def config(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "prompt_version": self.prompt_version,
             "dataset_path": self.dataset_path,
             "dataset_sha256": self.dataset_sha256,
             "options": self.options(),
