@@ -1,0 +1,79 @@
+"""`uscd calibrate`: choose USCD's gate threshold, rho and alpha on a held-out split (never a test set)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from uscd.cli._options import add_model_options, check_threads, positive_int
+from uscd.decoding import MEASURES
+from uscd.errors import UscdError
+
+
+def floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="calibrate the uscd gate on MBPP validation", description=__doc__)
+    p.add_argument("--task", default="mbpp", help="task with a held-out split (default: mbpp)")
+    p.add_argument("--split", default=None, help="held-out split (default: validation = MBPP ids 511-600)")
+    p.add_argument("--data", default=None, help="dataset file (default: the hub)")
+    p.add_argument("--measure", choices=MEASURES, default="std-norm")
+    p.add_argument(
+        "--thresholds", type=floats, default=None, help="gate thresholds (default 0.5,0.7,0.8946,0.95)"
+    )
+    p.add_argument("--rhos", type=floats, default=None, help="contrast strengths (default 0.3,0.7,1.0)")
+    p.add_argument("--alphas", type=floats, default=None, help="V_head fractions (default 0.1)")
+    p.add_argument("--limit", type=positive_int, default=None)
+    p.add_argument("--max-new-tokens", type=positive_int, default=512)
+    p.add_argument("--out", default=None, help="grid run folders (default: runs/calibration-<task>)")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--quiet", action="store_true")
+    add_model_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from uscd.calibrate import Grid, calibrate
+    from uscd.runner import EvalSettings
+
+    check_threads(args.threads)
+    defaults = Grid(measure=args.measure)
+    if args.measure != "std-norm" and args.thresholds is None:
+        raise UscdError(f"give --thresholds for the {args.measure} measure (the defaults are for std-norm)")
+    grid = Grid(
+        measure=args.measure,
+        thresholds=args.thresholds or defaults.thresholds,
+        rhos=args.rhos or defaults.rhos,
+        alphas=args.alphas or defaults.alphas,
+    )
+    options = {"data": args.data, "split": args.split}
+    settings = EvalSettings(
+        task_name=args.task,
+        task_options=options,
+        methods=[],
+        out=Path(args.out or Path("runs") / f"calibration-{args.task}"),
+        model=args.model,
+        backend=args.backend,
+        n_ctx=args.n_ctx,
+        threads=args.threads,
+        max_new_tokens=args.max_new_tokens,
+        limit=args.limit,
+        timeout_s=args.timeout,
+    )
+    record = calibrate(settings, grid, progress=not args.quiet)
+    print(
+        json.dumps(
+            {k: record[k] for k in ("rule", "knobs", "selected", "baseline", "trigger_thresholds")}, indent=2
+        )
+    )
+    print(f"calibration written to {settings.out / 'calibration.json'} (use: uscd eval --calibration FILE)")
+    return 0
