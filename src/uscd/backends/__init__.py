@@ -58,7 +58,13 @@ def load_backend(kind: str, model_path, **options) -> Backend:
 
         return LlamaCppBackend(model_path, **options)
     if kind in ("hf", "transformers"):
-        from uscd.backends.transformers import TransformersBackend
-
+        try:
+            from uscd.backends.transformers import TransformersBackend
+        except ModuleNotFoundError as exc:
+            if exc.name == "uscd.backends.transformers":
+                raise UscdError(
+                    "the hf backend is declared (uscd[hf]) but not shipped yet; use --backend llama"
+                ) from None
+            raise UscdError(f"the hf backend needs {exc.name}: pip install 'uscd[hf]'") from None
         return TransformersBackend(model_path, **options)
     raise UscdError(f"unknown backend {kind!r}; choose llama or hf")

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The evidence runs behind docs/results.md, in the order they were made. Every step is an ordinary,
+# resumable `uscd eval` (re-running this script skips what is done). Each step holds the model lock so
+# that no other decoding process shares the 2 cores with it.
+#   usage: scripts/evidence.sh [STEP...]     (default: all steps; see the case list below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOCK=${USCD_LOCK:-/tmp/uscd-model.lock}
+MBPP=${MBPP_DATA:-../shared/data/mbpp/mbpp.jsonl}
+R=results/qwen2.5-coder-0.5b
+CAL=$R/calibration-mbpp-validation/calibration.json
+run() { echo "+ $*" >&2; flock "$LOCK" "$@"; }
+
+step() {
+  case "$1" in
+    he-greedy)   run uscd eval humaneval --methods greedy --out $R/humaneval --quiet ;;
+    calibrate)   run uscd calibrate --data "$MBPP" --out $R/calibration-mbpp-validation --quiet ;;
+    he-paper)    run uscd eval humaneval --methods uscd-paper=uscd --out $R/humaneval --quiet ;;
+    he-cal)      run uscd eval humaneval --methods uscd-cal=uscd --calibration $CAL --out $R/humaneval --quiet ;;
+    he-cd)       run uscd eval humaneval --methods cd --out $R/humaneval --quiet ;;
+    he-cfg)      run uscd eval humaneval --methods cfg --out $R/humaneval --quiet ;;
+    he-official) run uscd eval humaneval --methods uscd-official --out $R/humaneval --quiet ;;
+    he-offlame)  run uscd eval humaneval --methods uscd-paper-offlame=uscd:lame=official,uscd-cal-offlame=uscd:lame=official \
+                   --calibration $CAL --out $R/humaneval --quiet ;;
+    mbpp-greedy) run uscd eval mbpp --data "$MBPP" --methods greedy --out $R/mbpp --quiet ;;
+    mbpp-cal)    run uscd eval mbpp --data "$MBPP" --methods uscd-cal=uscd --calibration $CAL --out $R/mbpp --quiet ;;
+    mbpp-paper)  run uscd eval mbpp --data "$MBPP" --methods uscd-paper=uscd --out $R/mbpp --quiet ;;
+    mbpp-cd)     run uscd eval mbpp --data "$MBPP" --methods cd --out $R/mbpp --quiet ;;
+    mbpp-cfg)    run uscd eval mbpp --data "$MBPP" --methods cfg --out $R/mbpp --quiet ;;
+    mbpp-official) run uscd eval mbpp --data "$MBPP" --methods uscd-official --out $R/mbpp --quiet ;;
+    he-sampled)  run uscd eval humaneval --methods sample,uscd-cal=uscd --calibration $CAL --n-samples 10 \
+                   --temperature 0.8 --top-p 0.95 --no-traces --out $R/humaneval-t0.8-n10 --quiet ;;
+    *) echo "unknown step $1" >&2; return 2 ;;
+  esac
+}
+
+ALL=(he-greedy calibrate he-cal he-paper he-cd he-official he-cfg he-offlame
+     mbpp-greedy mbpp-cal mbpp-paper mbpp-cd mbpp-official mbpp-cfg he-sampled)
+for s in "${@:-${ALL[@]}}"; do
+  start=$(date +%s)
+  step "$s"
+  echo "== $s done in $(( $(date +%s) - start )) s" >&2
+done
