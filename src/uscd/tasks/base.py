@@ -10,7 +10,7 @@ class Problem:
     """One benchmark problem, ready for generation and execution.
 
     The test program for a completion is ``program_head + completion + program_tail``; the
-    sandbox appends its own proof-of-completion after it.
+    sandbox counts it as passed only if it runs to its end (see uscd.execution).
     """
 
     task_id: str
