@@ -1,0 +1,183 @@
+"""HF transformers backend: the same sequences over a torch model, for GPUs (and CPU checks).
+
+A GGUF file is dequantized by transformers on load (it has no packed path for qwen2/llama), so
+on CPU the llama.cpp backend is 3-6x faster; this backend exists for GPUs and for HF model
+folders. Each sequence owns a DynamicCache; prefix copies are deep copies cropped to length.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence as Seq
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from uscd.errors import UscdError
+
+try:
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise UscdError(f"the hf backend needs {exc.name}: pip install 'uscd[hf]'") from exc
+
+_EOG_TEXTS = ("<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "</s>", "<|EOT|>")
+_HEX_BYTE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+@cache
+def _byte_decoder() -> dict[str, int]:
+    """The inverse of GPT-2's byte-to-unicode table used by byte-level BPE vocabularies."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    chars = list(printable)
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(printable, chars, strict=True)}
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        device: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        self.path = Path(model_path)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+        if n_threads:
+            torch.set_num_threads(n_threads)
+        self.n_threads = torch.get_num_threads()
+        self.tokenizer, self.model = self._load()
+        self.vocab_size = int(self.model.config.vocab_size)
+        self.n_ctx = min(n_ctx, int(getattr(self.model.config, "max_position_embeddings", n_ctx) or n_ctx))
+        self.n_batch = n_batch
+        self.eog = self._eog_ids()
+        self._pieces: dict[int, bytes] = {}
+        self._specials = set(self.tokenizer.all_special_ids)
+
+    def _load(self):
+        kwargs = {}
+        source = str(self.path)
+        if self.path.suffix.lower() == ".gguf":
+            kwargs["gguf_file"] = self.path.name
+            source = str(self.path.parent)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, self.dtype), **kwargs)
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UscdError(f"transformers could not load {self.path}: {first}") from None
+        return tokenizer, model.to(self.device).eval()
+
+    def _eog_ids(self) -> frozenset[int]:
+        ids = set()
+        for source in (self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif source:
+                ids.update(source)
+        vocab = self.tokenizer.get_vocab()
+        ids.update(vocab[t] for t in _EOG_TEXTS if t in vocab)
+        return frozenset(ids)
+
+    # -- vocabulary ----------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def piece(self, token: int) -> bytes:
+        cached = self._pieces.get(token)
+        if cached is None:
+            cached = self._pieces[token] = self._piece(token)
+        return cached
+
+    def _piece(self, token: int) -> bytes:
+        text = self.tokenizer.convert_ids_to_tokens(token)
+        if text is None:
+            return b""
+        if token in self._specials:
+            return b""  # like llama.cpp's token_to_piece(special=False)
+        if m := _HEX_BYTE.match(text):
+            return bytes([int(m.group(1), 16)])
+        table = _byte_decoder()
+        if all(ch in table for ch in text):
+            return bytes(table[ch] for ch in text)
+        return text.replace("\u2581", " ").encode("utf-8")
+
+    def is_eog(self, token: int) -> bool:
+        return token in self.eog
+
+    # -- sequences -----------------------------------------------------------------------------
+
+    def sequence(self) -> TransformersSequence:
+        return TransformersSequence(self)
+
+    def describe(self) -> dict:
+        return {
+            "backend": self.name,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "device": self.device,
+            "dtype": self.dtype,
+            "n_ctx": self.n_ctx,
+            "n_batch": self.n_batch,
+            "n_threads": self.n_threads,
+            "vocab_size": self.vocab_size,
+        }
+
+    def close(self) -> None:
+        self.model = None
+
+
+class TransformersSequence:
+    def __init__(self, backend: TransformersBackend) -> None:
+        self.backend = backend
+        self.cache = DynamicCache()
+        self.tokens: list[int] = []
+
+    @torch.inference_mode()
+    def extend(self, tokens: Seq[int]) -> np.ndarray:
+        if not tokens:
+            raise ValueError("extend() needs at least one token")
+        if len(self.tokens) + len(tokens) > self.backend.n_ctx:
+            raise UscdError(
+                f"the sequence would hold {len(self.tokens) + len(tokens)} tokens, more than the context "
+                f"of {self.backend.n_ctx} (raise --n-ctx or lower --max-new-tokens)"
+            )
+        logits = None
+        for start in range(0, len(tokens), self.backend.n_batch):
+            chunk = list(tokens[start : start + self.backend.n_batch])
+            ids = torch.tensor([chunk], device=self.backend.device)
+            out = self.backend.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=1)
+            self.cache = out.cache
+            self.tokens.extend(int(t) for t in chunk)
+            logits = out.logits[0, -1]
+        return logits.float().cpu().numpy()
+
+    def truncate(self, n: int) -> None:
+        if n < len(self.tokens):
+            self.cache.crop(n - len(self.tokens))
+            del self.tokens[n:]
+
+    def reset(self) -> None:
+        self.cache = DynamicCache()
+        self.tokens = []
+
+    def copy_prefix_from(self, other: TransformersSequence, n: int) -> None:
+        self.cache = copy.deepcopy(other.cache)
+        self.tokens = list(other.tokens)
+        self.truncate(min(n, len(other.tokens)))
