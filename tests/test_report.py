@@ -1,0 +1,464 @@
+"""`uscd report`: numbers by hand, pairing rules, flipped problems, plots, byte-for-byte output, CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from uscd.cli import main
+from uscd.errors import UscdError
+from uscd.metrics import mcnemar_exact, paired_bootstrap
+from uscd.report import (
+    build_report,
+    clopper_pearson,
+    mcnemar_difference_ci,
+    render_stdout,
+    write_report,
+)
+from uscd.runs import RESULTS, SAMPLES, TRACES, RunFolder
+from uscd.summary import summarize
+
+pytest.importorskip("matplotlib")
+
+EVTEST = Path("/tmp/evtest")
+SHA = "a" * 64
+
+
+def make_run(
+    root: Path,
+    label: str,
+    outcomes: dict[str, list[bool]],
+    *,
+    rule: str | None = None,
+    knobs: dict | None = None,
+    task: str = "humaneval",
+    dataset_sha: str = SHA,
+    model: str = "tiny",
+    evaluate: bool = True,
+    contrast: str = "0110",
+) -> Path:
+    """A run folder as `uscd eval` writes it: outcomes maps task_id -> pass/fail per sample."""
+    n = len(next(iter(outcomes.values())))
+    config = {
+        "task": {"name": task, "dataset_sha256": dataset_sha, "prompt_version": "1"},
+        "method": {"label": label, "rule": rule or label, "knobs": knobs or {}, "lame_source": "derived"},
+        "model": {"name": model, "size": 1, "sha256": "b" * 64},
+        "sampling": {
+            "n_samples": n,
+            "temperature": 0.8 if n > 1 else 0.0,
+            "top_p": 1.0,
+            "top_k": 0,
+            "seed": 0,
+        },
+    }
+    folder = RunFolder(root / label)
+    config = folder.open(config)
+    gated = rule in ("uscd", "cd") or label in ("uscd", "cd")
+    for tid, passes in outcomes.items():
+        for i, ok in enumerate(passes):
+            folder.append(SAMPLES, sample(tid, i, contrast if gated else "0000"))
+            folder.append(TRACES, trace(tid, i, gated, contrast))
+            if evaluate:
+                status = "pass" if ok else "fail"
+                folder.append(RESULTS, {"task_id": tid, "sample_idx": i, "status": status, "reason": ""})
+    folder.close()
+    folder.write_summary(summarize(config, folder.samples(), folder.results()))
+    return folder.path
+
+
+def sample(tid: str, i: int, contrast: str) -> dict:
+    stats = {
+        "steps": 4,
+        "uncertain_steps": 2,
+        "contrast_steps": contrast.count("1"),
+        "new_tokens": 4,
+        "decode_s": 0.5,
+    }
+    return {"task_id": tid, "sample_idx": i, "completion": "ab\ncd", "finish_reason": "stop", "stats": stats}
+
+
+def trace(tid: str, i: int, gated: bool, contrast: str) -> dict:
+    return {
+        "task_id": tid,
+        "sample_idx": i,
+        "tokens": [1, 2, 7, 4],
+        "text": ["ab", "\n", "cd", "$x"],
+        "greedy": [1, 2, 3, 4] if gated else [1, 2, 7, 4],
+        "greedy_text": ["", "", " return", ""] if gated else ["", "", "", ""],
+        "uncertainty": [0.99, 0.5, 0.6, 0.98] if gated else [None] * 4,
+        "uncertain": "0110",
+        "contrast": contrast if gated else "0000",
+        "fallback": "0000",
+        "head_size": [None, 2, 3, None],
+    }
+
+
+def ids(flags: list[bool], prefix: str = "HumanEval") -> dict[str, list[bool]]:
+    return {f"{prefix}/{i}": [ok] for i, ok in enumerate(flags)}
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Path:
+    """Baseline 3/5, candidate 4/5: two problems fixed, one broken."""
+    make_run(tmp_path, "greedy", ids([True, True, True, False, False]))
+    make_run(
+        tmp_path,
+        "uscd",
+        ids([True, True, False, True, True]),
+        knobs={"threshold": 0.9, "measure": "std-norm"},
+    )
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics by hand
+
+
+def test_mcnemar_by_hand(pair):
+    report = build_report([pair])
+    (group,) = report.data["groups"]
+    runs = {r["name"]: r for r in group["runs"]}
+    assert [r["name"] for r in group["runs"]] == ["greedy", "uscd"]  # the baseline comes first
+    assert runs["greedy"]["pass@1"] == 0.6 and runs["uscd"]["pass@1"] == 0.8
+    assert runs["uscd"]["statuses"] == {"pass": 4, "fail": 1, "timeout": 0, "error": 0}
+    assert runs["uscd"]["contrast_rate"] == 0.5 and runs["uscd"]["pass@10"] is None
+    (comp,) = group["comparisons"]
+    assert comp["test"] == "mcnemar-exact"
+    assert (comp["fail_to_pass_count"], comp["pass_to_fail_count"]) == (2, 1)
+    assert comp["p_value"] == 1.0  # 2 * P(X <= 1 | n=3, p=1/2) = 2 * 4/8
+    assert comp["difference"] == 0.2
+    assert comp["fail_to_pass"] == ["HumanEval/3", "HumanEval/4"]
+    assert comp["pass_to_fail"] == ["HumanEval/2"]
+    assert comp["problems_paired"] == 5
+    assert comp["verdict"].startswith("no significant difference from greedy (p = 1.000)")
+    lo, hi = comp["difference_ci95"]
+    assert lo < 0 < hi
+
+
+def test_significant_results_say_so_both_ways(tmp_path):
+    make_run(tmp_path / "a", "greedy", ids([False] * 10))
+    make_run(tmp_path / "a", "cd", ids([True] * 10))
+    make_run(tmp_path / "b", "greedy", ids([True] * 10))
+    make_run(tmp_path / "b", "cd", ids([False] * 10))
+    better = build_report([tmp_path / "a"]).data["groups"][0]["comparisons"][0]
+    assert better["p_value"] == round(2 / 1024, 6)
+    assert better["verdict"] == "significantly better than greedy (p = 0.002)"
+    worse = build_report([tmp_path / "b"]).data["groups"][0]["comparisons"][0]
+    assert worse["verdict"] == "significantly worse than greedy (p = 0.002)"
+    assert worse["difference_ci95"][1] < 0
+
+
+def test_a_worse_but_insignificant_method_is_called_worse(tmp_path):
+    make_run(tmp_path, "greedy", ids([True, True, False]))
+    make_run(tmp_path, "cd", ids([True, False, False]))
+    comp = build_report([tmp_path]).data["groups"][0]["comparisons"][0]
+    assert comp["verdict"] == "no significant difference from greedy (p = 1.000); pass@1 is 33.3 points lower"
+    md = render_stdout(build_report([tmp_path]), "md")
+    assert "pass@1 is 33.3 points lower" in md and "pass → fail (1): HumanEval/1" in md
+
+
+@pytest.mark.parametrize("b", range(0, 13))
+def test_mcnemar_ci_agrees_with_the_exact_test(b):
+    for c in range(0, 13):
+        ci = mcnemar_difference_ci(b, c, 40)
+        if b + c == 0:
+            assert ci is None
+            continue
+        p = mcnemar_exact([False] * b + [True] * c, [True] * b + [False] * c).p_value
+        assert (ci[0] > 0 or ci[1] < 0) == (p < 0.05), (b, c, p, ci)
+        assert ci[0] <= (b - c) / 40 <= ci[1]
+
+
+def test_clopper_pearson_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for k, n in [(0, 5), (1, 5), (3, 7), (7, 7), (12, 40)]:
+        lo, hi = clopper_pearson(k, n)
+        want_lo = 0.0 if k == 0 else stats.beta.ppf(0.025, k, n - k + 1)
+        want_hi = 1.0 if k == n else stats.beta.ppf(0.975, k + 1, n - k)
+        assert lo == pytest.approx(want_lo, abs=1e-9) and hi == pytest.approx(want_hi, abs=1e-9)
+
+
+def test_several_samples_use_the_paired_bootstrap_and_pass_at_10(tmp_path):
+    base = {"T/0": [True] * 2 + [False] * 8, "T/1": [False] * 10, "T/2": [True] * 10}
+    cand = {"T/0": [True] * 7 + [False] * 3, "T/1": [False] * 10, "T/2": [True] * 9 + [False]}
+    make_run(tmp_path, "greedy", base, rule="sample")
+    make_run(tmp_path, "uscd", cand)
+    group = build_report([tmp_path]).data["groups"][0]
+    runs = {r["name"]: r for r in group["runs"]}
+    assert runs["uscd"]["samples_per_problem"] == [10, 10]
+    assert runs["greedy"]["pass@10"] == pytest.approx(2 / 3, abs=1e-6)
+    (comp,) = group["comparisons"]
+    assert comp["test"] == "paired-bootstrap"
+    want = paired_bootstrap([(10, 2), (10, 0), (10, 10)], [(10, 7), (10, 0), (10, 9)], 1, seed=0)
+    assert comp["difference"] == pytest.approx((0.5 - 0.1) / 3, abs=1e-6)
+    assert comp["difference_ci95"] == [round(want.lo, 6), round(want.hi, 6)]
+    assert comp["p_value"] == round(want.p_value, 6)
+    assert comp["fail_to_pass"] == ["T/0"] and comp["pass_to_fail"] == ["T/2"]
+    assert "pass rate up (1): T/0" in render_stdout(build_report([tmp_path]), "md")
+
+
+# ---------------------------------------------------------------------------------------------
+# pairing rules
+
+
+def test_runs_of_different_tasks_are_grouped_not_paired(tmp_path):
+    make_run(tmp_path / "he", "greedy", ids([True, False]))
+    make_run(tmp_path / "he", "uscd", ids([True, True]))
+    make_run(tmp_path / "mbpp", "uscd", ids([True, True], "Mbpp"), task="mbpp")
+    data = build_report([tmp_path / "he", tmp_path / "mbpp"]).data
+    assert [(g["task"], len(g["runs"])) for g in data["groups"]] == [("humaneval", 2), ("mbpp", 1)]
+    mbpp = data["groups"][1]["comparisons"][0]
+    assert not mbpp["paired"] and mbpp["reason"] == "no baseline run in this task/model group"
+    assert any("separate groups and never paired" in n for n in data["notes"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "outcomes", "needle"),
+    [
+        ({"dataset_sha": "c" * 64}, ids([True, True]), "different datasets"),
+        ({}, {"HumanEval/0": [True, False], "HumanEval/1": [True, True]}, "different samples per problem"),
+    ],
+)
+def test_incompatible_runs_are_not_paired(tmp_path, kwargs, outcomes, needle):
+    make_run(tmp_path, "greedy", ids([True, False]))
+    make_run(tmp_path, "uscd", outcomes, **kwargs)
+    report = build_report([tmp_path])
+    (comp,) = report.data["groups"][0]["comparisons"]
+    assert not comp["paired"] and needle in comp["reason"]
+    assert f"not compared: {comp['reason']}" in render_stdout(report, "md")
+
+
+def test_only_the_problems_both_executed_are_paired(tmp_path):
+    make_run(tmp_path, "greedy", ids([True, False, True, False, True]))
+    make_run(tmp_path, "uscd", ids([True, True, False]))
+    data = build_report([tmp_path]).data
+    comp = data["groups"][0]["comparisons"][0]
+    assert (comp["problems_paired"], comp["problems_baseline"], comp["problems_candidate"]) == (3, 5, 3)
+    assert comp["baseline_pass@1"] == pytest.approx(2 / 3, abs=1e-6)
+    assert any("paired on the 3 problems both executed" in n for n in data["notes"])
+
+
+def test_two_eval_folders_pair_each_method_with_its_own_baseline(tmp_path):
+    make_run(tmp_path / "a", "greedy", ids([True, False]))
+    make_run(tmp_path / "a", "uscd", ids([True, True]))
+    make_run(tmp_path / "b", "greedy", ids([False, False]))
+    make_run(tmp_path / "b", "uscd", ids([False, True]))
+    group = build_report([tmp_path / "a", tmp_path / "b"]).data["groups"][0]
+    pairs = {(c["method"], c["baseline"]) for c in group["comparisons"]}
+    assert pairs == {("uscd (a)", "greedy (a)"), ("uscd (b)", "greedy (b)")}
+
+
+def test_an_ambiguous_baseline_is_not_guessed(tmp_path):
+    make_run(tmp_path / "a", "greedy", ids([True, False]))
+    make_run(tmp_path / "b", "greedy", ids([False, False]))
+    make_run(tmp_path / "c", "uscd", ids([True, True]))
+    paths = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    (comp,) = build_report(paths).data["groups"][0]["comparisons"]
+    assert not comp["paired"] and comp["reason"].startswith("2 baseline runs fit")
+
+
+def test_the_same_folder_twice_counts_once(pair):
+    data = build_report([pair, pair / "uscd"]).data
+    assert [r["name"] for r in data["groups"][0]["runs"]] == ["greedy", "uscd"]
+
+
+def test_bad_input_is_a_one_line_error(tmp_path):
+    with pytest.raises(UscdError, match="does not exist"):
+        build_report([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UscdError, match="holds no run folder"):
+        build_report([tmp_path / "empty"])
+    make_run(tmp_path / "gen", "uscd", ids([True]), evaluate=False)
+    with pytest.raises(UscdError, match=r"not evaluated: run `uscd evaluate .*gen/uscd`"):
+        build_report([tmp_path / "gen"])
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+
+
+def grid(tmp_path: Path) -> Path:
+    root = tmp_path / "grid"
+    for t, contrast, flags in [
+        (0.5, "0100", [True, False]),
+        (0.8, "0110", [True, True]),
+        (0.95, "1111", [False, True]),
+    ]:
+        make_run(
+            root, f"t{t}", ids(flags), rule="uscd", knobs={"threshold": t, "rho": 0.7}, contrast=contrast
+        )
+    return root
+
+
+def test_calibration_grid_points_and_labels(tmp_path):
+    data = build_report(
+        [make_run(tmp_path, "greedy", ids([True, False]))], calibration_grid=grid(tmp_path)
+    ).data
+    (g,) = data["calibration_grid"]
+    assert g["varying"] == ["threshold"]
+    assert [(p["label"], p["contrast_rate"], p["pass@1"]) for p in g["points"]] == [
+        ("threshold=0.5", 0.25, 0.5),
+        ("threshold=0.8", 0.5, 1.0),
+        ("threshold=0.95", 1.0, 0.5),
+    ]
+
+
+def test_out_folder_is_byte_for_byte_reproducible(pair, tmp_path):
+    files, grid_root = [], grid(tmp_path)
+    for out in (tmp_path / "r1", tmp_path / "r2", tmp_path / "r1"):
+        report = build_report([pair], calibration_grid=grid_root)
+        files.append({p.name: p.read_bytes() for p in write_report(report, out)})
+    assert files[0] == files[1] == files[2]
+    names = set(files[0])
+    assert {"report.md", "report.json", "index.html"} <= names
+    pngs = sorted(n for n in names if n.endswith(".png"))
+    assert pngs == [
+        "calibration_humaneval_tiny.png",
+        "pass1_humaneval_tiny.png",
+        "traces_humaneval_tiny_uscd.png",
+    ]
+    for name in pngs:
+        assert files[0][name].startswith(b"\x89PNG") and b"matplotlib" not in files[0][name]
+    assert not list((tmp_path / "r1").glob(".*.tmp"))
+
+
+def test_report_md_links_plots_and_lists_runs(pair, tmp_path):
+    write_report(build_report([pair]), tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "![pass@1 by method, humaneval](pass1_humaneval_tiny.png)" in md
+    assert "(traces_humaneval_tiny_uscd.png)" in md
+    assert "- fail → pass (2): HumanEval/3, HumanEval/4" in md
+    config_hash = json.loads((pair / "uscd" / "config.json").read_text())["config_hash"]
+    assert f"| uscd | `{config_hash}` | `{pair / 'uscd'}` |" in md
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert data["plots"] == ["pass1_humaneval_tiny.png", "traces_humaneval_tiny_uscd.png"]
+
+
+def test_html_is_self_contained(pair, tmp_path):
+    written = write_report(build_report([pair]), tmp_path / "out")
+    page = (tmp_path / "out" / "index.html").read_text()
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    pngs = sorted(p for p in written if p.suffix == ".png")
+    assert sorted(base64.b64decode(b) for b in embedded) == sorted(p.read_bytes() for p in pngs)
+    assert not re.search(r'src="(?!data:)', page) and "<table>" in page
+    assert "<code>" in page and "HumanEval/3, HumanEval/4" in page
+
+
+def test_trace_figure_picks_the_flipped_samples(pair):
+    report = build_report([pair])
+    (spec,) = [p for p in report.plots if p.kind == "traces"]
+    titles = [c.title for c in spec.data["cases"]]
+    assert titles == [
+        "HumanEval/3 (fail → pass, sample 0)",
+        "HumanEval/4 (fail → pass, sample 0)",
+        "HumanEval/2 (pass → fail, sample 0)",
+    ]
+    case = spec.data["cases"][0]
+    assert case.changed == [(2, "cd", " return")] and case.contrast == [False, True, True, False]
+    assert case.end_step == 3  # "$x" lies past the completion "ab\ncd"
+    assert spec.data["threshold"] == 0.9 and spec.data["measure"] == "std-norm"
+
+
+def test_readable_token_text():
+    from uscd.plots import change_label, readable
+
+    assert readable("\n") == "'\\n'" and readable(" return") == "' return'"
+    assert readable("中") is None and readable("") is None
+    assert change_label("x", "\x00") == ""
+
+
+def test_trace_figure_survives_odd_token_text():
+    from uscd.plots import render
+    from uscd.report import PlotSpec, TraceCase
+
+    case = TraceCase("T/0 $x$", [0.5, None, 0.7], [True, False, True], [(0, "$a$", "中"), (1, "$b", "_")], 2)
+    png = render(
+        PlotSpec("t.png", "traces", "odd $tokens$", {"cases": [case], "measure": None, "threshold": None})
+    )
+    assert png.startswith(b"\x89PNG")
+
+
+def test_format_json_only_writes_json(pair, tmp_path):
+    written = write_report(build_report([pair]), tmp_path / "out", ("json",))
+    assert [p.name for p in written] == ["report.json"]
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_prints_markdown_without_out(pair, capsys):
+    assert main(["report", str(pair)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# uscd report\n") and "| uscd | uscd | 5 | 1 | 80.0% |" in out
+
+
+def test_cli_writes_the_out_folder(pair, tmp_path, capsys):
+    assert (
+        main(["report", str(pair), "--out", str(tmp_path / "out"), "--calibration-grid", str(grid(tmp_path))])
+        == 0
+    )
+    assert f"wrote {tmp_path / 'out' / 'index.html'}" in capsys.readouterr().out
+    assert (tmp_path / "out" / "calibration_humaneval_tiny.png").exists()
+
+
+def test_cli_json_to_stdout(pair, capsys):
+    assert main(["report", str(pair), "--format", "json", "--baseline", "uscd"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["baseline"] == "uscd" and data["groups"][0]["comparisons"][0]["method"] == "greedy"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["nope"], "does not exist"),
+        (["."], "holds no run folder"),
+        (["gen"], "not evaluated: run `uscd evaluate"),
+        (["pair", "--baseline", "beam"], "no run is labelled 'beam' (labels: greedy)"),
+        (["pair", "--calibration-grid", "nope"], "does not exist"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys, args, needle):
+    make_run(tmp_path / "gen", "uscd", ids([True]), evaluate=False)
+    make_run(tmp_path / "pair", "greedy", ids([True]))
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub" if args == ["."] else tmp_path)
+    assert main(["report", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and err.startswith("uscd report: error: ")
+
+
+# ---------------------------------------------------------------------------------------------
+# real runs
+
+
+@pytest.mark.skipif(not (EVTEST / "greedy" / "results.jsonl").exists(), reason="no /tmp/evtest runs")
+def test_real_eval_folder(tmp_path):
+    runs = tmp_path / "evtest"
+    shutil.copytree(EVTEST, runs)
+    written = write_report(build_report([runs]), tmp_path / "out")
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    (group,) = data["groups"]
+    assert group["runs"][0]["label"] == "greedy" and len(group["comparisons"]) == len(group["runs"]) - 1
+    assert all(c["paired"] and c["test"] == "mcnemar-exact" for c in group["comparisons"])
+    assert any(p.suffix == ".png" for p in written)
+
+
+def test_two_processes_with_different_hash_seeds_write_the_same_bytes(pair, tmp_path):
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"out{seed}"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        cmd = [sys.executable, "-m", "uscd", "report", str(pair), "--out", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0, proc.stderr
+        outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outs[0] == outs[1] and len(outs[0]) == 5
