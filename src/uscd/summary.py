@@ -9,11 +9,19 @@ from uscd.metrics import mean_pass_at_k, pass_at_1_ci
 K_VALUES = (1, 5, 10, 100)
 
 
+def unique(records: list[dict]) -> list[dict]:
+    """One record per (task_id, sample_idx), the first written; a duplicate never counts twice."""
+    seen: dict[tuple[str, int], dict] = {}
+    for r in records:
+        seen.setdefault((r["task_id"], int(r["sample_idx"])), r)
+    return list(seen.values())
+
+
 def per_problem_counts(results: list[dict]) -> dict[str, tuple[int, int]]:
     """task_id -> (samples executed, samples passed)."""
     n: dict[str, int] = defaultdict(int)
     c: dict[str, int] = defaultdict(int)
-    for r in results:
+    for r in unique(results):
         n[r["task_id"]] += 1
         c[r["task_id"]] += r["status"] == "pass"
     return {t: (n[t], c[t]) for t in n}
@@ -42,6 +50,7 @@ def generation_stats(samples: list[dict]) -> dict:
 
 
 def summarize(config: dict, samples: list[dict], results: list[dict]) -> dict:
+    samples, results = unique(samples), unique(results)
     counts = per_problem_counts(results)
     n_min = min((n for n, _ in counts.values()), default=0)
     out: dict = {
