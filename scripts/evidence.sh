@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCK=${USCD_LOCK:-/tmp/uscd-model.lock}
 MBPP=${MBPP_DATA:-../shared/data/mbpp/mbpp.jsonl}
-R=results/qwen2.5-coder-0.5b
+R=${USCD_RESULTS:-results}/qwen2.5-coder-0.5b
+USCD=${USCD:-uscd}
 CAL=$R/calibration-mbpp-validation/calibration.json
-run() { echo "+ $*" >&2; flock "$LOCK" "$@"; }
+run() { shift; echo "+ uscd $*" >&2; flock "$LOCK" $USCD "$@"; }
 
 step() {
   case "$1" in
