@@ -91,6 +91,12 @@ class HumanEvalTask(Task):
     def options(self) -> dict[str, Any]:
         return {"data": self.data, "lame_source": self.lame_source, "official_path": self.official_path}
 
+    def config(self) -> dict[str, Any]:
+        config = super().config()
+        if self.lame_source == "official":
+            config["official_lame_sha256"] = sha256_file(official_lame_path(self.official_path))
+        return config
+
     def resolve_id(self, task_id: str) -> str:
         return f"HumanEval/{task_id}" if task_id.isdigit() else task_id
 
