@@ -15,7 +15,7 @@ run() { shift; echo "+ uscd $*" >&2; flock "$LOCK" $USCD "$@"; }
 step() {
   case "$1" in
     he-greedy)   run uscd eval humaneval --methods greedy --out $R/humaneval --quiet ;;
-    calibrate)   run uscd calibrate --data "$MBPP" --out $R/calibration-mbpp-validation --quiet ;;
+    calibrate)   run uscd calibrate --data "$MBPP" --rhos 0.3,0.7 --out $R/calibration-mbpp-validation --quiet ;;
     he-paper)    run uscd eval humaneval --methods uscd-paper=uscd --out $R/humaneval --quiet ;;
     he-cal)      run uscd eval humaneval --methods uscd-cal=uscd --calibration $CAL --out $R/humaneval --quiet ;;
     he-cd)       run uscd eval humaneval --methods cd --out $R/humaneval --quiet ;;
