@@ -21,9 +21,9 @@ from uscd.runs import RunFolder, config_hash, read_jsonl
 
 
 def test_parse_methods():
-    specs = parse_methods("greedy, cd ,paper=uscd:measure=std-norm:threshold=0.8946,offl=uscd:lame=official")
+    specs = parse_methods("greedy, cd ,paper=uscd:measure=std-norm:threshold=0.8947,offl=uscd:lame=official")
     assert [s.label for s in specs] == ["greedy", "cd", "paper", "offl"]
-    assert specs[2] == MethodSpec("paper", "uscd", {"measure": "std-norm", "threshold": 0.8946})
+    assert specs[2] == MethodSpec("paper", "uscd", {"measure": "std-norm", "threshold": 0.8947})
     assert specs[3].lame_source == "official" and specs[3].rule == "uscd"
     assert parse_methods("x=uscd-official:filter=0.5")[0].knobs == {"filter_num": 0.5}
 

@@ -60,7 +60,7 @@ _KNOB_TYPES: dict[str, Callable[[str], Any]] = {
 
 
 def parse_methods(text: str) -> list[MethodSpec]:
-    """`greedy,cd,paper=uscd:measure=std-norm:threshold=0.8946,uscd-offl=uscd:lame=official`."""
+    """`greedy,cd,paper=uscd:measure=std-norm:threshold=0.8947,uscd-offl=uscd:lame=official`."""
     specs = [_parse_method(part.strip()) for part in text.split(",") if part.strip()]
     if not specs:
         raise UscdError("no methods given")

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="dataset file (default: the hub)")
     p.add_argument("--measure", choices=MEASURES, default="std-norm")
     p.add_argument(
-        "--thresholds", type=floats, default=None, help="gate thresholds (default 0.5,0.7,0.8946,0.95)"
+        "--thresholds", type=floats, default=None, help="gate thresholds (default 0.5,0.7,0.8947,0.95)"
     )
     p.add_argument("--rhos", type=floats, default=None, help="contrast strengths (default 0.3,0.7,1.0)")
     p.add_argument("--alphas", type=floats, default=None, help="V_head fractions (default 0.1)")

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--methods",
         default="greedy,uscd",
         help="comma-separated [LABEL=]RULE[:knob=value...] (default: greedy,uscd), e.g. "
-        "'greedy,cd,paper=uscd:measure=std-norm:threshold=0.8946,offl=uscd:lame=official'",
+        "'greedy,cd,paper=uscd:measure=std-norm:threshold=0.8947,offl=uscd:lame=official'",
     )
     p.add_argument(
         "--out", default=None, help="run folder root (default: runs/<task>); one subfolder per method"
