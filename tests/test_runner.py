@@ -153,7 +153,8 @@ def test_kill_9_in_the_middle_loses_nothing(model_path, tmp_path):
     final = lines(samples)
     assert final[: len(kept)] == kept  # what was written before the kill is untouched
     ids = [json.loads(x)["task_id"] for x in final]
-    assert ids == [f"HumanEval/{i}" for i in range(5)]  # each exactly once
+    # each exactly once (a batched run writes them in completion order)
+    assert sorted(ids) == sorted(f"HumanEval/{i}" for i in range(5)) and len(ids) == 5
     results = [json.loads(x)["task_id"] for x in lines(out / "greedy" / "results.jsonl")]
     assert sorted(results) == sorted(ids)
 

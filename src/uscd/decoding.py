@@ -29,7 +29,7 @@ MEASURES = ("std", "std-norm", "maxprob", "entropy", "margin")
 _CONFIDENT_WHEN_HIGH = {"std", "std-norm", "maxprob", "margin"}
 
 # The shipped official script gates at std(p) <= 0.005 with CodeLlama (vocabulary 32,016); on the
-# normalised scale std(p) * sqrt(V) that is 0.005 * sqrt(32016) = 0.8946 for any vocabulary.
+# normalised scale std(p) * sqrt(V) that is 0.005 * sqrt(32016) = 0.8947 for any vocabulary.
 PAPER_STD_THRESHOLD = 0.005
 PAPER_VOCAB = 32016
 PAPER_STD_NORM_THRESHOLD = round(PAPER_STD_THRESHOLD * math.sqrt(PAPER_VOCAB), 4)
@@ -50,7 +50,8 @@ DEFAULT_THRESHOLDS = {
 def sanitize(logits: np.ndarray) -> np.ndarray:
     """Return float32 logits with NaN turned into -inf; refuse an all -inf row."""
     x = np.asarray(logits, dtype=np.float32)
-    if not np.isfinite(x).all():
+    # a finite maximum rules out NaN (max propagates it) and +inf; -inf entries are kept as they are
+    if not math.isfinite(float(x.max())):
         x = np.where(np.isnan(x), -np.inf, x).astype(np.float32)
         if np.isneginf(x).all() or np.isposinf(x).any():
             raise UscdError("the model returned logits with no finite value (NaN/inf everywhere)")
@@ -62,7 +63,7 @@ def usable_lame(logits: np.ndarray | None) -> np.ndarray | None:
     if logits is None:
         return None
     x = np.asarray(logits, dtype=np.float32)
-    if np.isfinite(x).all():
+    if math.isfinite(float(x.max())):  # no NaN, no +inf (one pass, no temporary array)
         return x
     x = np.where(np.isnan(x) | np.isposinf(x), -np.inf, x).astype(np.float32)
     return x if np.isfinite(x).any() else None
@@ -196,12 +197,15 @@ class Scores:
 
     ids: np.ndarray | None
     values: np.ndarray
+    best: int | None = field(default=None, compare=False)  # argmax, when the producer already knows it
 
     def token_ids(self) -> np.ndarray:
         return np.arange(self.values.size) if self.ids is None else self.ids
 
     def argmax(self) -> int:
         """Highest-scoring candidate; ties go to the lowest token id, as with np.argmax."""
+        if self.best is not None:
+            return self.best
         i = int(np.argmax(self.values))
         return i if self.ids is None else int(self.ids[i])
 
@@ -233,7 +237,13 @@ class StdView:
     """
 
     def __init__(self, logits: np.ndarray) -> None:
-        self.logits = sanitize(logits)
+        x = np.asarray(logits, dtype=np.float32)
+        i = int(np.argmax(x))  # argmax stops at the first NaN, so a finite maximum means clean logits
+        if math.isfinite(float(x[i])):
+            self.logits = x
+            self.__dict__["greedy_token"] = i  # the cached_property's slot: one pass for both
+        else:
+            self.logits = sanitize(x)
         self._uncertainty: dict[str, float] = {}
 
     @cached_property
@@ -246,7 +256,8 @@ class StdView:
 
     @cached_property
     def _exp(self) -> np.ndarray:
-        return np.exp(self.logits - np.float32(self.max_logit))
+        e = self.logits - np.float32(self.max_logit)
+        return np.exp(e, out=e)
 
     @cached_property
     def _z(self) -> float:
@@ -291,7 +302,7 @@ class StdView:
 
 
 def dense_scores(std: StdView) -> Scores:
-    return Scores(None, std.logits)
+    return Scores(None, std.logits, std.greedy_token)
 
 
 def contrast_scores(std: StdView, lame_logits: np.ndarray, rho: float, head: np.ndarray) -> np.ndarray:
@@ -402,13 +413,15 @@ class Contrast(Rule):
         head = std.head(self.alpha)
         if head.size == 1:  # only one plausible token: the contrast cannot change the choice
             return Step(Scores(head, std.logits[head]), False, True, value, 1)
+        # falling back, the standard scores stay restricted to V_head: the chosen token is a
+        # plausible one whatever the lame row holds (greedy picks the same token either way)
         lame = usable_lame(lame_logits)
         if lame is None:
-            return Step(dense_scores(std), False, True, value, int(head.size), fallback=True)
+            return Step(Scores(head, std.logits[head]), False, True, value, int(head.size), fallback=True)
         scores = contrast_scores(std, lame, self.rho, head)
         finite = np.isfinite(scores)
         if not finite.any():
-            return Step(dense_scores(std), False, True, value, int(head.size), fallback=True)
+            return Step(Scores(head, std.logits[head]), False, True, value, int(head.size), fallback=True)
         return Step(Scores(head[finite], scores[finite]), True, True, value, int(head.size))
 
     def score(self, std: StdView, lame_logits: np.ndarray | None) -> Step:

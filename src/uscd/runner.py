@@ -120,6 +120,8 @@ class EvalSettings:
     seed: int = 0
     max_new_tokens: int = 512
     sync: str = "lazy"
+    # problems decoded together in one context: "auto" (measured per model) or an int (1 = one at a time)
+    batch: int | str = "auto"
     limit: int | None = None
     generation_only: bool = False
     save_traces: bool = True
@@ -168,7 +170,13 @@ def versions() -> dict:
 
 
 def run_config(
-    settings: EvalSettings, task: Task, spec: MethodSpec, rule: Rule, model_info: dict, backend_info: dict
+    settings: EvalSettings,
+    task: Task,
+    spec: MethodSpec,
+    rule: Rule,
+    model_info: dict,
+    backend_info: dict,
+    batch_size: int = 1,
 ) -> dict:
     task_cfg = task.config()
     return {
@@ -197,6 +205,8 @@ def run_config(
         },
         "sandbox_limits": {"timeout_s": settings.timeout_s},
         "limit": settings.limit,
+        # volatile like threads: batched kernels change logits only in the last digits (near-ties)
+        "batch": batch_size,
         "threads": backend_info.get("n_threads"),
         "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -353,6 +363,7 @@ def load_tasks(settings: EvalSettings) -> dict[str, Task]:
 
 def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
     """Generate (and execute) every method; return one summary per method."""
+    from uscd.batched import resolve_batch
     from uscd.generate import GenerationConfig, open_decoder
     from uscd.models import describe
 
@@ -367,6 +378,7 @@ def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
         settings.model, backend=settings.backend, n_ctx=settings.n_ctx, n_threads=settings.threads
     )
     level = _sandbox_level(settings)
+    batch_size = resolve_batch(decoder.backend, settings.batch)
     model_info = describe(decoder.backend.path)
     backend_info = decoder.backend.describe()
     summaries = []
@@ -377,7 +389,7 @@ def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
                 bar.console.print(f"[yellow]warning:[/yellow] {spec.label}: {warning}", highlight=False)
             task = tasks[spec.lame_source]
             folder = RunFolder(settings.out / spec.label)
-            config = folder.open(run_config(settings, task, spec, rule, model_info, backend_info))
+            config = folder.open(run_config(settings, task, spec, rule, model_info, backend_info, batch_size))
             run = MethodRun(spec, rule, task, folder, config)
             gen_config = GenerationConfig(
                 max_new_tokens=settings.max_new_tokens,
@@ -386,7 +398,9 @@ def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
                 trace=settings.save_traces,
             )
             try:
-                _generate_method(run, problems[spec.lame_source], decoder, gen_config, settings, level, bar)
+                _generate_method(
+                    run, problems[spec.lame_source], decoder, gen_config, settings, level, bar, batch_size
+                )
             except KeyboardInterrupt:
                 summaries.append(finish(run.folder))
                 raise Interrupted(
@@ -407,52 +421,63 @@ def _sandbox_level(settings: EvalSettings) -> str | None:
 
 
 def _generate_method(
-    run: MethodRun, problems, decoder, gen_config, settings: EvalSettings, level, bar
+    run: MethodRun, problems, decoder, gen_config, settings: EvalSettings, level, bar, batch_size: int = 1
 ) -> None:
     from dataclasses import replace
 
+    from uscd.batched import Request, generate_problems
+
     done_samples = {key(s): s for s in run.folder.samples()}
     done_results = {key(r): r for r in run.folder.results()}
-    total = len(problems) * settings.n_samples
     todo = [(p, i) for p in problems for i in range(settings.n_samples)]
     completed = sum(
         (p.task_id, i) in done_samples and (settings.generation_only or (p.task_id, i) in done_results)
         for p, i in todo
     )
-    task_bar = bar.add(run.spec.label, total, completed)
+    task_bar = bar.add(run.spec.label, len(todo), completed)
     passed = sum(r["status"] == "pass" for r in done_results.values())
-    executed = len(done_results)
-    tokens = decode_s = 0.0
-    for problem, index in todo:
-        k = (problem.task_id, index)
-        sample = done_samples.get(k)
-        fresh = sample is None
-        if fresh:
-            seed = sample_seed(settings.seed, problem.task_id, index) if settings.temperature > 0 else None
-            sampler = Sampler(settings.temperature, settings.top_p, settings.top_k, seed)
-            lame = problem.lame_prompt if run.rule.uses_lame else None
-            try:
-                gen = decoder.generate(
-                    problem.prompt, lame, run.rule, sampler, replace(gen_config, stop=problem.stop)
-                )
-            except UscdError as exc:
-                sample = error_sample(problem, index, str(exc))
-            else:
-                sample = sample_record(problem, index, seed, gen)
-                tokens += len(gen.tokens)
-                decode_s += gen.decode_s
-                if settings.save_traces:
-                    run.folder.append(TRACES, trace_record(problem, index, gen))
-            run.folder.append(SAMPLES, sample)
-        if not settings.generation_only and k not in done_results:
-            res = execute_one(problem, sample["completion"], settings, level)
+    tally = {"passed": passed, "executed": len(done_results)}
+
+    def execute(problem: Problem, index: int, completion: str, extra: str = "") -> None:
+        if not settings.generation_only and (problem.task_id, index) not in done_results:
+            res = execute_one(problem, completion, settings, level)
             run.folder.append(RESULTS, result_record(problem.task_id, index, res))
-            passed += res.status == "pass"
-            executed += 1
-        elif not fresh:
-            continue  # already complete before this invocation
-        extra = f"{tokens / decode_s:.0f} tok/s" if decode_s else ""
-        bar.update(task_bar, passed=passed, executed=executed, extra=extra)
+            tally["passed"] += res.status == "pass"
+            tally["executed"] += 1
+        bar.update(task_bar, passed=tally["passed"], executed=tally["executed"], extra=extra)
+
+    # samples generated by an earlier invocation but not yet executed
+    for problem, index in todo:
+        sample = done_samples.get((problem.task_id, index))
+        if sample is not None and (problem.task_id, index) not in done_results:
+            execute(problem, index, sample["completion"])
+
+    fresh = [(p, i) for p, i in todo if (p.task_id, i) not in done_samples]
+    seeds = [sample_seed(settings.seed, p.task_id, i) if settings.temperature > 0 else None for p, i in fresh]
+    requests = [
+        Request(
+            p.prompt,
+            p.lame_prompt if run.rule.uses_lame else None,
+            run.rule,
+            Sampler(settings.temperature, settings.top_p, settings.top_k, seed),
+            replace(gen_config, stop=p.stop),
+        )
+        for (p, _), seed in zip(fresh, seeds, strict=True)
+    ]
+    tokens, started = 0, time.perf_counter()
+    # batched results arrive in completion order; each is written (and executed) as it arrives
+    for n, gen in generate_problems(decoder, requests, batch_size):
+        problem, index = fresh[n]
+        if isinstance(gen, UscdError):
+            sample = error_sample(problem, index, str(gen))
+        else:
+            sample = sample_record(problem, index, seeds[n], gen)
+            tokens += len(gen.tokens)
+            if settings.save_traces:
+                run.folder.append(TRACES, trace_record(problem, index, gen))
+        run.folder.append(SAMPLES, sample)
+        elapsed = time.perf_counter() - started
+        execute(problem, index, sample["completion"], f"{tokens / elapsed:.0f} tok/s" if elapsed else "")
 
 
 def finish(folder: RunFolder) -> dict:

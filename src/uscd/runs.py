@@ -24,7 +24,7 @@ CONFIG = "config.json"
 SUMMARY = "summary.json"
 
 # settings that may change between invocations of the same run without changing its meaning
-VOLATILE_KEYS = ("limit", "threads", "workers", "created", "versions", "execution")
+VOLATILE_KEYS = ("limit", "batch", "threads", "workers", "created", "versions", "execution")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

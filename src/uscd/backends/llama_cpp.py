@@ -95,7 +95,7 @@ class LlamaCppBackend:
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self.bos = int(llama_cpp.llama_vocab_bos(self.vocab))
         self._pieces: dict[int, bytes] = {}
-        self._sequences: list[LlamaSequence] = []
+        self._sequences: list[LlamaSequence | MultiSequenceContext] = []
 
     # -- vocabulary ----------------------------------------------------------------------------
 
@@ -130,6 +130,18 @@ class LlamaCppBackend:
         self._sequences.append(seq)
         return seq
 
+    def multi_sequence(self, n_seq: int, n_ctx: int) -> MultiSequenceContext:
+        """One context holding n_seq sequences that share a pool of n_ctx KV cells."""
+        ctx = MultiSequenceContext(self, n_seq, n_ctx)
+        self._sequences.append(ctx)  # closed with the backend
+        return ctx
+
+    def release(self, seq: LlamaSequence | MultiSequenceContext) -> None:
+        """Free a sequence or multi-sequence context before the backend closes."""
+        seq.close()
+        if seq in self._sequences:
+            self._sequences.remove(seq)
+
     def describe(self) -> dict:
         return {
             "backend": self.name,
@@ -158,6 +170,8 @@ class LlamaCppBackend:
 class LlamaSequence:
     """One token sequence in its own llama context (sequence id 0)."""
 
+    supports_views = True  # extend(..., copy=False) returns a view into llama.cpp's logits
+
     def __init__(self, backend: LlamaCppBackend) -> None:
         self.backend = backend
         params = llama_cpp.llama_context_default_params()
@@ -176,7 +190,13 @@ class LlamaSequence:
         self.tokens: list[int] = []
         self.n_evals = 0  # llama_decode calls, for the benchmarks
 
-    def extend(self, tokens: Seq[int]) -> np.ndarray:
+    def extend(self, tokens: Seq[int], *, copy: bool = True) -> np.ndarray:
+        """Append tokens; return the logits after the last one.
+
+        With ``copy=False`` the result is a view into llama.cpp's buffer, valid only until this
+        sequence's next decode (each sequence has its own context); it saves a full-vocabulary copy
+        per step when the caller is done with the row before then.
+        """
         if not tokens:
             raise ValueError("extend() needs at least one token")
         if len(self.tokens) + len(tokens) > self.backend.n_ctx:
@@ -189,7 +209,8 @@ class LlamaSequence:
             chunk = tokens[start : start + n_batch]
             self._decode(chunk, want_last=start + n_batch >= len(tokens))
         ptr = llama_cpp.llama_get_logits_ith(self.ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(self.backend.vocab_size,)).copy()
+        row = np.ctypeslib.as_array(ptr, shape=(self.backend.vocab_size,))
+        return row.copy() if copy else row
 
     def _decode(self, chunk: Seq[int], *, want_last: bool) -> None:
         b = self.batch
@@ -232,6 +253,135 @@ class LlamaSequence:
             raise UscdError("llama.cpp could not copy a sequence's cache between contexts")
         self.tokens = list(other.tokens)
         self.truncate(n)
+
+    def close(self) -> None:
+        if self.ctx:
+            llama_cpp.llama_batch_free(self.batch)
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
+
+
+class MultiSequenceContext:
+    """Several sequences in ONE llama context, advanced together by one ``llama_decode`` per call.
+
+    The KV cache is *unified* (``kv_unified=True``): all sequences draw cells from one pool of
+    ``n_ctx`` cells instead of each getting ``n_ctx / n_seq_max``, so a long prompt next to short
+    ones fits, and ``copy_prefix`` between two sequences only tags the source's cells with the
+    destination id (no data is copied). Without it llama.cpp keeps one stream per sequence, splits
+    mixed batches into one micro-batch per equal-length group, and can copy only whole streams.
+
+    ``decode(items)`` takes ``(seq_id, tokens, want_logits)`` items, lays them into as few batches
+    of ``n_batch`` tokens as possible, and returns for each item the logits after its last token
+    (or None). Rows from the last physical batch are views into llama.cpp's buffer, valid until the
+    next ``decode``; rows of earlier chunks are copies.
+    """
+
+    def __init__(self, backend: LlamaCppBackend, n_seq: int, n_ctx: int) -> None:
+        if n_seq < 1:
+            raise UscdError(f"a multi-sequence context needs at least one sequence, got {n_seq}")
+        self.backend = backend
+        self.n_seq = n_seq
+        self.n_ctx = n_ctx
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = params.n_ubatch = backend.n_batch
+        params.n_seq_max = n_seq
+        params.kv_unified = True
+        params.n_outputs_max = min(n_seq, backend.n_batch)  # one row per sequence and call at most
+        params.n_threads = params.n_threads_batch = backend.n_threads
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(backend.model, params)
+        if not self.ctx:
+            raise UscdError(
+                f"llama.cpp could not create a context of {n_ctx} tokens for {n_seq} sequences "
+                f"({_last_error()})"
+            )
+        self.mem = llama_cpp.llama_get_memory(self.ctx)
+        self.n_batch = backend.n_batch
+        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        b = self.batch
+        self._token = np.ctypeslib.as_array(b.token, shape=(self.n_batch,))
+        self._pos = np.ctypeslib.as_array(b.pos, shape=(self.n_batch,))
+        self._n_seq_id = np.ctypeslib.as_array(b.n_seq_id, shape=(self.n_batch,))
+        self._logits = np.ctypeslib.as_array(b.logits, shape=(self.n_batch,))
+        self._seq_ptr = [b.seq_id[j] for j in range(self.n_batch)]
+        self._n_seq_id[:] = 1
+        self.tokens: list[list[int]] = [[] for _ in range(n_seq)]
+        self.n_evals = 0  # llama_decode calls
+        self.n_tokens_evaluated = 0
+
+    def length(self, seq: int) -> int:
+        return len(self.tokens[seq])
+
+    def cells_used(self) -> int:
+        """Cells the sequences hold, counting a shared prefix once per sequence (an upper bound)."""
+        return sum(len(t) for t in self.tokens)
+
+    def decode(self, items: Seq[tuple[int, Seq[int], bool]]) -> list[np.ndarray | None]:
+        rows: list[np.ndarray | None] = [None] * len(items)
+        # (item, seq, token, position, whether this is the item's last token and it wants logits)
+        flat = [
+            (k, seq, tok, len(self.tokens[seq]) + j, want and j == len(toks) - 1)
+            for k, (seq, toks, want) in enumerate(items)
+            for j, tok in enumerate(toks)
+        ]
+        if not flat:
+            return rows
+        for start in range(0, len(flat), self.n_batch):  # an item may straddle two chunks
+            chunk = flat[start : start + self.n_batch]
+            final = start + self.n_batch >= len(flat)
+            n = len(chunk)
+            wanted: list[tuple[int, int]] = []
+            self._logits[:n] = 0
+            for j, (k, seq, tok, pos, want_row) in enumerate(chunk):
+                self._token[j] = tok
+                self._pos[j] = pos
+                self._seq_ptr[j][0] = seq
+                if want_row:
+                    self._logits[j] = 1
+                    wanted.append((k, j))
+            self.batch.n_tokens = n
+            rc = llama_cpp.llama_decode(self.ctx, self.batch)
+            if rc != 0:
+                for seq in {c[1] for c in chunk}:  # keep the cache consistent with `tokens`
+                    llama_cpp.llama_memory_seq_rm(self.mem, seq, len(self.tokens[seq]), -1)
+                reason = "no room in the KV cache" if rc == 1 else _last_error()
+                raise (
+                    ContextFull(f"llama_decode failed (code {rc}: {reason})")
+                    if rc == 1
+                    else UscdError(f"llama_decode failed (code {rc}: {reason})")
+                )
+            self.n_evals += 1
+            self.n_tokens_evaluated += n
+            for _, seq, tok, _, _ in chunk:
+                self.tokens[seq].append(int(tok))
+            for k, j in wanted:
+                row = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits_ith(self.ctx, j), shape=(self.backend.vocab_size,)
+                )
+                rows[k] = row if final else row.copy()
+        return rows
+
+    def remove(self, seq: int) -> None:
+        llama_cpp.llama_memory_seq_rm(self.mem, seq, -1, -1)
+        self.tokens[seq] = []
+
+    def truncate(self, seq: int, n: int) -> None:
+        if n < len(self.tokens[seq]):
+            llama_cpp.llama_memory_seq_rm(self.mem, seq, n, -1)
+            del self.tokens[seq][n:]
+
+    def copy_prefix(self, src: int, dst: int, n: int) -> None:
+        """Make dst the first n tokens of src, sharing src's cache cells."""
+        n = min(n, len(self.tokens[src]))
+        self.remove(dst)
+        if n > 0:
+            llama_cpp.llama_memory_seq_cp(self.mem, src, dst, 0, n)
+            self.tokens[dst] = self.tokens[src][:n]
+
+    def clear(self) -> None:
+        llama_cpp.llama_memory_clear(self.mem, True)
+        self.tokens = [[] for _ in range(self.n_seq)]
 
     def close(self) -> None:
         if self.ctx:

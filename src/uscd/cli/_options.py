@@ -91,6 +91,25 @@ def positive_int(value: str) -> int:
     return n
 
 
+def batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return positive_int(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {value!r}") from None
+
+
+def add_batch_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--batch",
+        type=batch_size,
+        default="auto",
+        help="problems decoded together in one context: auto (the faster path for this model, measured "
+        "once and cached) or N; 1 = one at a time. Outputs may differ from N=1 at near-ties",
+    )
+
+
 def check_threads(n: int | None) -> None:
     if n is not None and n < 1:
         raise UscdError(f"--threads must be at least 1, got {n}")

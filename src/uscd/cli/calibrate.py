@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from uscd.cli._options import add_model_options, check_threads, positive_int
+from uscd.cli._options import add_batch_option, add_model_options, check_threads, positive_int
 from uscd.decoding import MEASURES
 from uscd.errors import UscdError
 
@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="grid run folders (default: runs/calibration-<task>)")
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--quiet", action="store_true")
+    add_batch_option(p)
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         n_ctx=args.n_ctx,
         threads=args.threads,
         max_new_tokens=args.max_new_tokens,
+        batch=args.batch,
         limit=args.limit,
         timeout_s=args.timeout,
     )

