@@ -44,6 +44,7 @@ def make_run(
     model: str = "tiny",
     evaluate: bool = True,
     contrast: str = "0110",
+    completions: dict[str, str] | None = None,
 ) -> Path:
     """A run folder as `uscd eval` writes it: outcomes maps task_id -> pass/fail per sample."""
     n = len(next(iter(outcomes.values())))
@@ -64,7 +65,9 @@ def make_run(
     gated = rule in ("uscd", "cd") or label in ("uscd", "cd")
     for tid, passes in outcomes.items():
         for i, ok in enumerate(passes):
-            folder.append(SAMPLES, sample(tid, i, contrast if gated else "0000"))
+            record = sample(tid, i, contrast if gated else "0000")
+            record["completion"] = (completions or {}).get(tid, record["completion"])
+            folder.append(SAMPLES, record)
             folder.append(TRACES, trace(tid, i, gated, contrast))
             if evaluate:
                 status = "pass" if ok else "fail"
@@ -141,6 +144,16 @@ def test_mcnemar_by_hand(pair):
     assert comp["verdict"].startswith("no significant difference from greedy (p = 1.000)")
     lo, hi = comp["difference_ci95"]
     assert lo < 0 < hi
+
+
+def test_changed_completions_count_where_the_method_acted(tmp_path):
+    make_run(tmp_path, "greedy", ids([True, True, False, False]))
+    # HumanEval/1 changed without changing the outcome; HumanEval/2 changed and flipped
+    changed = {"HumanEval/1": "other code", "HumanEval/2": "fixed code"}
+    make_run(tmp_path, "uscd", ids([True, True, True, False]), completions=changed)
+    (comp,) = build_report([tmp_path]).data["groups"][0]["comparisons"]
+    assert comp["changed_completions"] == 2 and comp["fail_to_pass"] == ["HumanEval/2"]
+    assert "| 2 | 1 | 0 |" in render_stdout(build_report([tmp_path]), "md")
 
 
 def test_significant_results_say_so_both_ways(tmp_path):

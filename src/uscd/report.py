@@ -250,8 +250,16 @@ def compare(base: Run, cand: Run) -> dict:
     out["baseline_pass@1"] = r6(sum(c / n for n, c in b_counts) / len(shared))
     out["candidate_pass@1"] = r6(sum(c / n for n, c in c_counts) / len(shared))
     out["fail_to_pass"], out["pass_to_fail"] = flips(shared, b_counts, c_counts)
+    out["changed_completions"] = changed_completions(base, cand, shared) if single else None
     out["verdict"] = verdict(out["difference"], out["p_value"], base.name)
     return out
+
+
+def changed_completions(base: Run, cand: Run, task_ids: list[str]) -> int:
+    """Paired problems whose (single) completion differs from the baseline's: where a method acted."""
+    b = {s["task_id"]: s["completion"] for s in base.samples if int(s["sample_idx"]) == 0}
+    c = {s["task_id"]: s["completion"] for s in cand.samples if int(s["sample_idx"]) == 0}
+    return sum(b.get(t) != c.get(t) for t in task_ids)
 
 
 def mcnemar_part(b_counts: list[tuple[int, int]], c_counts: list[tuple[int, int]]) -> dict:
@@ -693,6 +701,7 @@ COMPARISON_COLUMNS: tuple[Column, ...] = (
     ("95% CI", lambda c: ci_pts(c["difference_ci95"])),
     ("test", lambda c: c["test"]),
     ("p", lambda c: p_text(c["p_value"])),
+    ("changed", lambda c: "–" if c.get("changed_completions") is None else str(c["changed_completions"])),
     ("fail→pass", lambda c: str(len(c["fail_to_pass"]))),
     ("pass→fail", lambda c: str(len(c["pass_to_fail"]))),
     ("verdict", lambda c: c["verdict"]),
