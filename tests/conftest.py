@@ -17,6 +17,18 @@ HUMANEVAL = SHARED / "data" / "humaneval" / "HumanEval.jsonl.gz"
 LOCK = Path(os.environ.get("USCD_TEST_LOCK", "/tmp/uscd-model.lock"))
 
 
+def pytest_report_header(config) -> list[str]:
+    """Say in every test log (CI's included) which sandbox level generated code runs at here."""
+    import warnings
+
+    from uscd.execution.sandbox import available_level
+
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        level = available_level("auto")
+    return [f"uscd sandbox level: {level}", f"uscd model required: {_require_model()}"]
+
+
 def _require_model() -> bool:
     return os.environ.get("USCD_REQUIRE_MODEL") == "1"
 
