@@ -8,6 +8,7 @@ folders. Each sequence owns a DynamicCache; prefix copies are deep copies croppe
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from collections.abc import Sequence as Seq
 from functools import cache
@@ -62,6 +63,10 @@ class TransformersBackend:
             torch.set_num_threads(n_threads)
         self.n_threads = torch.get_num_threads()
         self.tokenizer, self.model = self._load()
+        # transformers 5.24 names the KV cache `cache`; earlier releases `past_key_values`. An unknown
+        # keyword would be swallowed by **kwargs and every step would run without its context.
+        params = inspect.signature(self.model.forward).parameters
+        self.cache_arg = "cache" if "cache" in params else "past_key_values"
         self.vocab_size = int(self.model.config.vocab_size)
         self.n_ctx = min(n_ctx, int(getattr(self.model.config, "max_position_embeddings", n_ctx) or n_ctx))
         self.n_batch = n_batch
@@ -162,8 +167,9 @@ class TransformersSequence:
         for start in range(0, len(tokens), self.backend.n_batch):
             chunk = list(tokens[start : start + self.backend.n_batch])
             ids = torch.tensor([chunk], device=self.backend.device)
-            out = self.backend.model(input_ids=ids, cache=self.cache, use_cache=True, logits_to_keep=1)
-            self.cache = out.cache
+            kwargs = {self.backend.cache_arg: self.cache}
+            out = self.backend.model(input_ids=ids, use_cache=True, logits_to_keep=1, **kwargs)
+            self.cache = getattr(out, self.backend.cache_arg)
             self.tokens.extend(int(t) for t in chunk)
             logits = out.logits[0, -1]
         return logits.float().cpu().numpy()
