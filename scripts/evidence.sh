@@ -24,7 +24,8 @@ step() {
     he-cd)       run uscd eval humaneval --methods cd --out $R/humaneval --batch 1 --quiet ;;
     he-cfg)      run uscd eval humaneval --methods cfg --out $R/humaneval --batch 1 --quiet ;;
     he-official) run uscd eval humaneval --methods uscd-official --out $R/humaneval --batch 1 --quiet ;;
-    he-offlame)  run uscd eval humaneval --methods uscd-paper-offlame=uscd:lame=official,uscd-cal-offlame=uscd:lame=official \
+    he-offlame)  run uscd eval humaneval --methods uscd-paper-offlame=uscd:lame=official --out $R/humaneval --batch 1 --quiet ;;
+    he-offlame-cal) run uscd eval humaneval --methods uscd-cal-offlame=uscd:lame=official \
                    --calibration $CAL --out $R/humaneval --batch 1 --quiet ;;
     mbpp-greedy) run uscd eval mbpp --data "$MBPP" --methods greedy --out $R/mbpp --batch 8 --quiet ;;
     mbpp-cal)    run uscd eval mbpp --data "$MBPP" --methods uscd-cal=uscd --calibration $CAL --out $R/mbpp --batch 8 --quiet ;;
@@ -39,7 +40,7 @@ step() {
 }
 
 ALL=(he-greedy calibrate he-cal he-paper he-cd he-official he-cfg he-offlame
-     mbpp-greedy mbpp-cal mbpp-paper mbpp-cd mbpp-official mbpp-cfg he-sampled)
+     mbpp-greedy mbpp-cal mbpp-paper he-offlame-cal mbpp-cd mbpp-official mbpp-cfg he-sampled)
 for s in "${@:-${ALL[@]}}"; do
   start=$(date +%s)
   step "$s"
