@@ -90,6 +90,8 @@ def test_eval_bad_input_is_one_line(tmp_path):
         (["eval", "mbpp", "--methods", "x=uscd:lame=official"], "only for humaneval"),
         (["eval", "mbpp", "--data", "/nope.jsonl"], "not found"),
         (["evaluate", str(tmp_path)], "no run folder"),
+        (["eval", "humaneval", "--batch", "0"], "'auto' or a positive integer"),
+        (["calibrate", "--batch", "many"], "'auto' or a positive integer"),
     ]:
         proc = run(*args)
         assert proc.returncode != 0
