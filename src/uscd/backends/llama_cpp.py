@@ -167,6 +167,16 @@ class LlamaCppBackend:
         self.close()
 
 
+def _context_params(backend: LlamaCppBackend, n_ctx: int, n_seq: int = 1):
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = n_ctx
+    params.n_batch = params.n_ubatch = backend.n_batch
+    params.n_seq_max = n_seq
+    params.n_threads = params.n_threads_batch = backend.n_threads
+    params.no_perf = True
+    return params
+
+
 class LlamaSequence:
     """One token sequence in its own llama context (sequence id 0)."""
 
@@ -174,13 +184,7 @@ class LlamaSequence:
 
     def __init__(self, backend: LlamaCppBackend) -> None:
         self.backend = backend
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = backend.n_ctx
-        params.n_batch = params.n_ubatch = backend.n_batch
-        params.n_seq_max = 1
-        params.n_threads = params.n_threads_batch = backend.n_threads
-        params.no_perf = True
-        self.ctx = llama_cpp.llama_init_from_model(backend.model, params)
+        self.ctx = llama_cpp.llama_init_from_model(backend.model, _context_params(backend, backend.n_ctx))
         if not self.ctx:
             raise UscdError(
                 f"llama.cpp could not create a context of {backend.n_ctx} tokens ({_last_error()})"
@@ -282,14 +286,9 @@ class MultiSequenceContext:
         self.backend = backend
         self.n_seq = n_seq
         self.n_ctx = n_ctx
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx
-        params.n_batch = params.n_ubatch = backend.n_batch
-        params.n_seq_max = n_seq
+        params = _context_params(backend, n_ctx, n_seq)
         params.kv_unified = True
         params.n_outputs_max = min(n_seq, backend.n_batch)  # one row per sequence and call at most
-        params.n_threads = params.n_threads_batch = backend.n_threads
-        params.no_perf = True
         self.ctx = llama_cpp.llama_init_from_model(backend.model, params)
         if not self.ctx:
             raise UscdError(
