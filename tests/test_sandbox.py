@@ -317,3 +317,27 @@ def test_run_many_stops_early_without_running_everything(level):
     next(stream)
     stream.close()
     assert len(started) <= 4
+
+
+def test_guard_tolerates_a_runner_that_already_exec_d():
+    """CI once lost the race: the runner set its group and exec'd before the guard's setpgid,
+    which then raised EACCES and killed the guard. Recreate that order deterministically."""
+    from uscd.execution import _driver
+
+    child = os.fork()
+    if child == 0:
+        os.setpgid(0, 0)
+        os.execv("/bin/sleep", ["sleep", "5"])
+    try:
+        for _ in range(500):  # wait until the exec has happened
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{child}/exe").endswith("sleep"):
+                    break
+            threading.Event().wait(0.01)
+        with pytest.raises(PermissionError):
+            os.setpgid(child, child)  # the failure the guard used to die of
+        _driver._own_group(child)
+        assert os.getpgid(child) == child
+    finally:
+        os.kill(child, 9)
+        os.waitpid(child, 0)

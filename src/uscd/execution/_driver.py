@@ -253,6 +253,16 @@ def _guard(cfg: dict, runner: int) -> None:
     os._exit(0)
 
 
+def _own_group(runner: int) -> None:
+    """Put the runner in its own process group from this side too, so that neither order of the
+    two calls races. EACCES (it already exec'd) or ESRCH (it already ended) means the runner's
+    own setpgid, its first statement, has already run."""
+    try:
+        os.setpgid(runner, runner)
+    except (PermissionError, ProcessLookupError):
+        pass
+
+
 def main(argv: list[str]) -> None:
     cfg = _parse(argv)
     cfg["guard_pid"] = os.getpid()
@@ -264,7 +274,7 @@ def main(argv: list[str]) -> None:
     if runner == 0:
         os.setpgid(0, 0)
         _run(cfg)
-    os.setpgid(runner, runner)  # both sides, so that neither order of the two races matters
+    _own_group(runner)
     _guard(cfg, runner)
 
 
