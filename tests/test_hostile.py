@@ -11,7 +11,6 @@ import os
 import secrets
 import socket
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from test_sandbox_support import AS_ROOT, FAST, SHORT, UidSpy, level_param, processes_with, zombies_of
 from uscd.execution import Limits, run_program
 
+# A hung harness fails the test through this per-test timeout (no wall-clock assertions here).
 pytestmark = pytest.mark.timeout(120)
 
 SOLUTION_OK = "def add(a, b):\n    return a + b\n"
@@ -43,10 +43,8 @@ def spy(monkeypatch) -> UidSpy:
 
 
 def run(program: str, level: str, limits: Limits = FAST):
-    started = time.monotonic()
     result = run_program(textwrap.dedent(program), level=level, limits=limits)
     assert result.level == level
-    assert time.monotonic() - started < limits.wall_s + 10, "the harness hung"
     return result
 
 
@@ -146,8 +144,7 @@ def test_large_file_is_capped(level, spy):
 def test_sleep_forever(level, spy):
     result = run("import time\ntime.sleep(10**6)\n", level, SHORT)
     assert_contained(result, spy, "timeout")
-    assert result.reason.startswith("wall timeout")
-    assert result.duration_s < SHORT.wall_s + 3
+    assert result.reason.startswith("wall timeout")  # the guard's own clock ended it
 
 
 def test_sleep_ignoring_signals(level, spy):

@@ -257,7 +257,7 @@ def _own_group(runner: int) -> None:
     """Put the runner in its own process group from this side too, so that neither order of the
     two calls races. EACCES (it already exec'd) or ESRCH (it already ended) means the runner's
     own setpgid, its first statement, has already run."""
-    try:
+    try:  # noqa: SIM105 -- contextlib is one more import on every sandboxed run
         os.setpgid(runner, runner)
     except (PermissionError, ProcessLookupError):
         pass
