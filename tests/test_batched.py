@@ -88,6 +88,9 @@ class FakeMulti:
     def remove(self, seq):
         self.tokens[seq] = []
 
+    def truncate(self, seq, n):
+        del self.tokens[seq][n:]
+
     def copy_prefix(self, src, dst, n):
         self.tokens[dst] = list(self.tokens[src][:n])
 
@@ -330,3 +333,35 @@ def test_eval_runner_batched_equals_one_at_a_time_and_resumes(tmp_path, monkeypa
     before = {p: p.read_bytes() for p in (tmp_path / "three").rglob("*.jsonl")}
     run(tmp_path / "three", 3)  # resume: nothing is generated twice
     assert {p: p.read_bytes() for p in (tmp_path / "three").rglob("*.jsonl")} == before
+
+
+@pytest.mark.parametrize("rule_name", ["sample", "uscd"])
+def test_samples_of_one_problem_share_the_prompt_cache(rule_name):
+    """n > 1: later samples take the prompt's cache (and the lame prompt's) from a sibling sequence
+    instead of evaluating it again, and still generate exactly what one stream would."""
+    base = make_requests("uscd" if rule_name == "uscd" else "greedy", n=3, temperature=0.9)
+    requests = [
+        replace(r, sampler=Sampler(0.9, 0.9, 0, 10 * i + k)) for i, r in enumerate(base) for k in range(5)
+    ]
+    expected = single(FakeBackend(), requests)
+
+    def run(share: bool):
+        backend = FakeBackend()
+        reqs = [replace(r, config=replace(r.config, share_prefix=share)) for r in fresh(requests)]
+        got = dict(BatchedDecoder(backend, 4).generate_many(reqs))
+        assert [got[i].tokens for i in range(len(requests))] == [e.tokens for e in expected]
+        return backend.evaluated, got
+
+    evaluated, got = run(True)
+    evaluated_alone, _ = run(False)
+    reused = [got[i].reused_prompt_tokens for i in range(len(requests))]
+    assert reused[0] == 0 and all(n == got[i].prompt_tokens - 1 for i, n in enumerate(reused) if i % 5)
+    assert evaluated_alone - evaluated >= sum(reused)
+    if rule_name == "uscd":
+        lame_shared = [g.shared_prefix_tokens for g in got.values() if g.lame_syncs]
+        assert max(lame_shared) >= min(g.lame_prompt_tokens for g in got.values())
+
+
+def test_different_prompts_never_share_the_prompt_cache():
+    got = dict(BatchedDecoder(FakeBackend(), 3).generate_many(make_requests("greedy", n=6)))
+    assert all(g.reused_prompt_tokens == 0 for g in got.values())

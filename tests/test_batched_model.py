@@ -135,3 +135,37 @@ def test_batched_lame_logits_are_aligned(decoder, humaneval_records):
     finally:
         backend.release(fresh)
         bd.close()
+
+
+def test_samples_sharing_a_prompt_cache_are_aligned(decoder, humaneval_records):
+    """n samples of one problem: later samples take the prompt (and lame prompt) cache from a sibling
+    sequence or from their slot's previous sample. Every row they decide on must still match a fresh
+    prefill of prompt + generated prefix, for p_std and for p_lame."""
+    backend = decoder.backend
+    prompt = humaneval_records[2]["prompt"]
+    lame = lame_of(prompt)
+    cfg = GenerationConfig(max_new_tokens=24, stop=STOPS)
+    requests = [Request(prompt, lame, make_rule("cd"), Sampler(0.8, 0.95, 0, seed), cfg) for seed in range(5)]
+    captured = []
+
+    def hook(index, i, view, lame_logits, step, token):
+        if i in (0, 5) and lame_logits is not None:
+            captured.append((index, i, np.array(view.logits), lame_logits.copy()))
+
+    bd = BatchedDecoder(backend, 3)
+    fresh = backend.sequence()
+    try:
+        got = dict(bd.generate_many(requests, hook=hook))
+        whole = len(backend.tokenize(prompt)) - 1
+        assert sorted(g.reused_prompt_tokens for g in got.values()) == [0] + [whole] * 4
+        assert len({tuple(g.tokens) for g in got.values()}) > 1  # the samples differ
+        assert len(captured) >= 8
+        for index, i, std_logits, lame_logits in captured:
+            for text, row in ((prompt, std_logits), (lame, lame_logits)):
+                fresh.reset()
+                reference = fresh.extend(backend.tokenize(text) + got[index].tokens[:i])
+                diff = float(np.abs(reference - row).max())
+                assert diff <= LOGIT_TOLERANCE, f"sample {index} step {i}: logits differ by {diff:.3f}"
+    finally:
+        backend.release(fresh)
+        bd.close()

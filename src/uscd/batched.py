@@ -129,7 +129,7 @@ class _Slot:
         self.generated: list[int] = []
         self.step_index = 0
         self.t0 = time.perf_counter()
-        self.std_feed: list[int] = list(prompt)  # tokens for the standard sequence in the next decode
+        self.std_feed: list[int] = []  # tokens for the standard sequence in the next decode
         self.lame_feed: list[int] = []  # tokens for the lame sequence in the next decode
         self.lame_started = False
         self.lame_pending: list[int] = []
@@ -137,6 +137,7 @@ class _Slot:
         self.view: StdView | None = None
         self.lame_logits: np.ndarray | None = None
         self.prefilled = False
+        self.waiting = False  # for a sibling's decode of the same prompt, to take its cache
         self.error: UscdError | None = None  # set when the problem fails on its own
 
 
@@ -232,9 +233,10 @@ class BatchedDecoder:
                         yield index, toks
                         continue
                     req, prompt, lame = toks
-                    ctx.remove(2 * s)
-                    ctx.remove(2 * s + 1)
-                    slots[s] = _Slot(s, index, req, prompt, lame)
+                    slots[s] = slot = _Slot(s, index, req, prompt, lame)
+                    slot.waiting = req.config.share_prefix and _being_prefilled(ctx, slots, slot)
+                    if not slot.waiting:
+                        self._take_prompt(slot, ctx)
 
         yield from refill()
         while any(slot is not None for slot in slots):
@@ -249,6 +251,10 @@ class BatchedDecoder:
             it_rows = iter(rows)
             results = [next(it_rows) if it is not None else None for it in items]
             for k, slot in enumerate(active):
+                if slot.waiting:  # its prompt's cache is in a sibling sequence now
+                    slot.waiting = False
+                    self._take_prompt(slot, ctx)
+                    continue
                 std_row, lame_row = results[2 * k], results[2 * k + 1]
                 if not slot.prefilled and std_row is not None:
                     slot.prefilled = True
@@ -310,16 +316,34 @@ class BatchedDecoder:
             return True
         return False
 
+    def _take_prompt(self, slot: _Slot, ctx) -> None:
+        """Start a refilled slot's standard sequence, reusing the cache of a sequence that already
+        holds the same prompt (the other samples of a problem when n > 1)."""
+        prompt = slot.prompt_tokens
+        src, shared = _holder(ctx, prompt, prompt) if slot.config.share_prefix else (None, 0)
+        if src == slot.std_seq:  # this slot's previous request had the same prompt
+            ctx.truncate(src, shared)
+        elif src is not None:
+            ctx.copy_prefix(src, slot.std_seq, shared)
+        else:
+            ctx.remove(slot.std_seq)
+        ctx.remove(slot.lame_seq)
+        slot.std_feed = prompt[shared:]
+        slot.out.reused_prompt_tokens = shared
+
     def _schedule_catch_up(self, slot: _Slot) -> None:
         ctx = self._ctx
         if not slot.lame_started:
             assert slot.lame_tokens is not None
             full = slot.lame_tokens + slot.generated
-            shared = 0
+            src, shared = slot.std_seq, 0
             if slot.config.share_prefix:
                 shared = min(_common_prefix(ctx.tokens[slot.std_seq], full), len(full) - 1)
+                holder, held = _holder(ctx, slot.lame_tokens, full)
+                if holder is not None and held > shared:  # another sample's lame sequence
+                    src, shared = holder, held
             if shared > 0:
-                ctx.copy_prefix(slot.std_seq, slot.lame_seq, shared)
+                ctx.copy_prefix(src, slot.lame_seq, shared)
             else:
                 ctx.remove(slot.lame_seq)
             slot.out.shared_prefix_tokens = shared
@@ -349,6 +373,35 @@ class BatchedDecoder:
         out.completion = slot.text.final(out.finish_reason == "stop")
         out.tokens = list(slot.generated)
         out.decode_s = time.perf_counter() - slot.t0 - out.prefill_s
+
+
+def _being_prefilled(ctx, slots: list, slot: _Slot) -> bool:
+    """Does another slot evaluate this slot's prompt in the next decode? Then wait one decode and
+    take its cache rather than evaluating the same prompt twice in one batch."""
+    if _holder(ctx, slot.prompt_tokens, slot.prompt_tokens)[0] is not None:
+        return False
+    return any(
+        other is not None
+        and other is not slot
+        and not other.waiting
+        and other.std_feed
+        and other.prompt_tokens == slot.prompt_tokens
+        for other in slots
+    )
+
+
+def _holder(ctx, prompt: list[int], full: list[int]) -> tuple[int | None, int]:
+    """The sequence in ctx that starts with all of `prompt` and shares the most of `full` (prompt +
+    generated tokens), and how many of `full`'s tokens it can give (at least one is left to
+    evaluate, for logits). Only whole prompts count: reusing a few common tokens between different
+    prompts would save little and change the rounding of every greedy comparison."""
+    best, best_n = None, 0
+    for seq, held in enumerate(ctx.tokens):
+        if len(held) >= len(prompt) and held[: len(prompt)] == prompt:
+            n = _common_prefix(held, full)
+            if n > best_n:
+                best, best_n = seq, n
+    return best, min(best_n, len(full) - 1)
 
 
 # ----------------------------------------------------------------------------------------------
