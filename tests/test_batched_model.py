@@ -169,3 +169,34 @@ def test_samples_sharing_a_prompt_cache_are_aligned(decoder, humaneval_records):
     finally:
         backend.release(fresh)
         bd.close()
+
+
+def test_one_stream_samples_reuse_the_previous_sample_cache(decoder, humaneval_records):
+    """One stream, n samples: each sample after the first keeps the previous sample's prompt cache
+    (truncated), and its rows still match a fresh prefill."""
+    backend = decoder.backend
+    prompt = humaneval_records[3]["prompt"]
+    lame = lame_of(prompt)
+    cfg = GenerationConfig(max_new_tokens=16, stop=STOPS)
+    other = humaneval_records[4]["prompt"]  # whatever the shared decoder held before, it is not this prompt
+    decoder.generate(other, None, make_rule("greedy"), Sampler(), GenerationConfig(max_new_tokens=1))
+    fresh = backend.sequence()
+    try:
+        for seed in range(3):
+            captured = []
+
+            def hook(i, view, lame_logits, step, token, captured=captured):
+                if i in (0, 4):
+                    captured.append((i, np.array(view.logits), lame_logits.copy()))
+
+            gen = decoder.generate(prompt, lame, make_rule("cd"), Sampler(0.8, 0.95, 0, seed), cfg, hook=hook)
+            assert gen.reused_prompt_tokens == (len(backend.tokenize(prompt)) - 1 if seed else 0)
+            assert captured
+            for i, std_logits, lame_logits in captured:
+                for text, row in ((prompt, std_logits), (lame, lame_logits)):
+                    fresh.reset()
+                    reference = fresh.extend(backend.tokenize(text) + gen.tokens[:i])
+                    diff = float(np.abs(reference - row).max())
+                    assert diff <= LOGIT_TOLERANCE, f"sample {seed} step {i}: logits differ by {diff:.3f}"
+    finally:
+        backend.release(fresh)

@@ -45,6 +45,7 @@ from uscd.generate import (
     GenerationConfig,
     _common_prefix,
     record_step,
+    reusable_prefix,
 )
 
 # (request index, step index, standard view, lame logits or None, rule output, token); the arrays
@@ -391,17 +392,14 @@ def _being_prefilled(ctx, slots: list, slot: _Slot) -> bool:
 
 
 def _holder(ctx, prompt: list[int], full: list[int]) -> tuple[int | None, int]:
-    """The sequence in ctx that starts with all of `prompt` and shares the most of `full` (prompt +
-    generated tokens), and how many of `full`'s tokens it can give (at least one is left to
-    evaluate, for logits). Only whole prompts count: reusing a few common tokens between different
-    prompts would save little and change the rounding of every greedy comparison."""
+    """The sequence in ctx that starts with all of `prompt` and can give the most of `full` (prompt +
+    generated tokens), and how many (see ``reusable_prefix``)."""
     best, best_n = None, 0
     for seq, held in enumerate(ctx.tokens):
-        if len(held) >= len(prompt) and held[: len(prompt)] == prompt:
-            n = _common_prefix(held, full)
-            if n > best_n:
-                best, best_n = seq, n
-    return best, min(best_n, len(full) - 1)
+        n = reusable_prefix(held, prompt, full)
+        if n > best_n:
+            best, best_n = seq, n
+    return best, best_n
 
 
 # ----------------------------------------------------------------------------------------------

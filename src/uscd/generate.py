@@ -243,11 +243,15 @@ class _Run:
         assert self.lame_tokens is not None
         lame = self.d.lame
         full = self.lame_tokens + self.generated
-        shared = 0
+        shared = own = 0
         if self.config.share_prefix:
             shared = _common_prefix(self.d.std.tokens, full)
             shared = min(shared, len(full) - 1)  # at least one token must be evaluated for logits
-        if shared > 0:
+            own = reusable_prefix(lame.tokens, self.lame_tokens, full)  # the previous sample's
+        if own >= shared and own > 0:
+            lame.truncate(own)
+            shared = own
+        elif shared > 0:
             lame.copy_prefix_from(self.d.std, shared)
         else:
             lame.reset()
@@ -274,8 +278,14 @@ class _Run:
     def execute(self) -> Generation:
         cfg, out = self.config, self.out
         t0 = time.perf_counter()
-        self.d.std.reset()
-        logits = self._extend(self.d.std, self.prompt_tokens)
+        prompt, std = self.prompt_tokens, self.d.std
+        reused = reusable_prefix(std.tokens, prompt, prompt) if cfg.share_prefix else 0
+        if reused:  # another sample of the same prompt
+            std.truncate(reused)
+        else:
+            std.reset()
+        out.reused_prompt_tokens = reused
+        logits = self._extend(std, prompt[reused:])
         if self.rule.uses_lame and cfg.sync == "eager":
             self._last_lame_logits = self._start_lame()
         out.prefill_s = time.perf_counter() - t0
@@ -331,6 +341,16 @@ class _Run:
 
     def _record(self, step_index: int, view: StdView, step: Step, token: int) -> None:
         record_step(self.out, self.backend, self.config.trace, step_index, view, step, token)
+
+
+def reusable_prefix(held: Sequence[int], prompt: Sequence[int], full: Sequence[int]) -> int:
+    """How many of `full`'s (prompt + generated) tokens a sequence holding `held` can give without
+    evaluating them again: 0 unless `held` starts with the whole prompt, and at least one token is
+    left to evaluate (for logits). Only whole prompts count: reusing a few tokens that different
+    prompts happen to share would save little and change the rounding of every greedy comparison."""
+    if len(held) < len(prompt) or list(held[: len(prompt)]) != list(prompt):
+        return 0
+    return min(_common_prefix(held, full), len(full) - 1)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
