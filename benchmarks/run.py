@@ -1,4 +1,4 @@
-"""Run all five performance figures (P1-P5) and print them together.
+"""Run all the performance figures (P1-P6) and print them together.
 
     flock /tmp/uscd-model.lock python benchmarks/run.py [--quick] [--only P1,P4]
 
@@ -30,6 +30,11 @@ SCRIPTS = {
         "p5_batching.py",
         "chosen-path eval tok/s / single-stream, per model",
         ["--limit", "2", "--steps", "6", "--max-new-tokens", "48"],
+    ),
+    "P6": (
+        "p6_sample_cache.py",
+        "n samples per problem: wall without / with the prompt cache reuse",
+        ["--limit", "1", "--n", "3", "--max-new-tokens", "16", "--rules", "sample"],
     ),
 }
 
