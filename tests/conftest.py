@@ -11,6 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check behaviour, never speed: no per-example deadline (on a loaded 2-core box a
+# 200 ms deadline fails tests that are correct).
+settings.register_profile("uscd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("uscd")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 HUMANEVAL = SHARED / "data" / "humaneval" / "HumanEval.jsonl.gz"
