@@ -74,7 +74,7 @@ class Generation:
     lame_syncs: int = 0  # batched catch-ups of the lame sequence
     lame_tokens_evaluated: int = 0
     shared_prefix_tokens: int = 0
-    reused_prompt_tokens: int = 0  # batched: prompt cache taken from a sequence with the same prompt
+    reused_prompt_tokens: int = 0  # prompt cache kept from another sample of the same prompt
     prefill_s: float = 0.0
     decode_s: float = 0.0
 
