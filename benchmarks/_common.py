@@ -84,3 +84,17 @@ class Timer:
 
     def __exit__(self, *exc):
         self.s = time.perf_counter() - self.t0
+
+
+def generate_timed(backend, requests: list, batch) -> tuple[list, float]:
+    """Generations of `requests` in request order by `generate_problems`, and the loop's wall time;
+    the first failed request raises."""
+    from uscd.batched import generate_problems
+    from uscd.errors import UscdError
+
+    with Timer() as t:
+        gens = dict(generate_problems(backend, requests, batch=batch))
+    errors = [g for g in gens.values() if isinstance(g, UscdError)]
+    if errors:
+        raise errors[0]
+    return [gens[i] for i in range(len(requests))], t.s

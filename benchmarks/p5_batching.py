@@ -12,15 +12,13 @@ the choice is single-stream the ratio is 1 by construction, so the best batched 
 from __future__ import annotations
 
 import argparse
-import time
 
-from _common import emit, humaneval, model_lock, open_backend, table
+from _common import emit, generate_timed, humaneval, model_lock, open_backend, table
 
 
 def throughput(backend, problems, rule_name, batch, max_new):
-    from uscd.batched import Request, generate_problems
+    from uscd.batched import Request
     from uscd.decoding import Sampler, make_rule
-    from uscd.errors import UscdError
     from uscd.generate import GenerationConfig
 
     rule = make_rule(rule_name)
@@ -34,21 +32,16 @@ def throughput(backend, problems, rule_name, batch, max_new):
         )
         for p in problems
     ]
-    t0 = time.perf_counter()
-    gens = dict(generate_problems(backend, requests, batch=batch))
-    wall = time.perf_counter() - t0
-    errors = [g for g in gens.values() if isinstance(g, UscdError)]
-    if errors:
-        raise errors[0]
-    tokens = sum(len(g.tokens) for g in gens.values())
-    lame = sum(g.lame_syncs for g in gens.values())
-    steps = sum(g.steps for g in gens.values())
+    ordered, wall = generate_timed(backend, requests, batch)
+    tokens = sum(len(g.tokens) for g in ordered)
+    lame = sum(g.lame_syncs for g in ordered)
+    steps = sum(g.steps for g in ordered)
     return {
         "tokens": tokens,
         "wall_s": wall,
         "tps": tokens / wall,
         "lame_rate": lame / max(steps, 1),
-        "completions": [gens[i].completion for i in range(len(problems))],
+        "completions": [g.completion for g in ordered],
     }
 
 

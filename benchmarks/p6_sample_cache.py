@@ -11,16 +11,14 @@ so that row is "all prefix sharing vs none".
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 
-from _common import emit, humaneval, model_lock, open_backend, table
+from _common import emit, generate_timed, humaneval, model_lock, open_backend, table
 
 
 def sampled(backend, problems, rule_name, n, batch, max_new, share):
-    from uscd.batched import Request, generate_problems
+    from uscd.batched import Request
     from uscd.decoding import Sampler, make_rule
-    from uscd.errors import UscdError
     from uscd.generate import GenerationConfig
 
     rule = make_rule(rule_name)
@@ -36,13 +34,7 @@ def sampled(backend, problems, rule_name, n, batch, max_new, share):
         for k, p in enumerate(problems)
         for i in range(n)
     ]
-    t0 = time.perf_counter()
-    gens = dict(generate_problems(backend, requests, batch=batch))
-    wall = time.perf_counter() - t0
-    errors = [g for g in gens.values() if isinstance(g, UscdError)]
-    if errors:
-        raise errors[0]
-    ordered = [gens[i] for i in range(len(requests))]
+    ordered, wall = generate_timed(backend, requests, batch)
     return {
         "wall_s": wall,
         "tokens": sum(len(g.tokens) for g in ordered),

@@ -36,6 +36,14 @@ def _top2_margin(scores) -> tuple[int, float]:
     return int(ids[order[0]]), margin
 
 
+def assert_matches_fresh(backend, fresh, tokens: list[int], row, what: str) -> float:
+    """A row the engine decided on equals a fresh prefill of `tokens` within batch-split noise."""
+    fresh.reset()
+    diff = float(np.abs(fresh.extend(tokens) - row).max())
+    assert diff <= LOGIT_TOLERANCE, f"{what}: logits differ by {diff:.3f}"
+    return diff
+
+
 def compare(decoder, recs, rule_name, max_new=96, batch=3):
     cfg = GenerationConfig(max_new_tokens=max_new, stop=STOPS)
     rule = make_rule(rule_name)
@@ -121,10 +129,8 @@ def test_batched_lame_logits_are_aligned(decoder, humaneval_records):
         got = dict(bd.generate_many(requests, hook=hook))
         assert len(captured) >= 6
         for index, i, lame_logits in captured:
-            fresh.reset()
-            reference = fresh.extend(backend.tokenize(requests[index].lame_prompt) + got[index].tokens[:i])
-            diff = float(np.abs(reference - lame_logits).max())
-            assert diff <= LOGIT_TOLERANCE, f"request {index} step {i}: lame logits differ by {diff:.3f}"
+            tokens = backend.tokenize(requests[index].lame_prompt) + got[index].tokens[:i]
+            assert_matches_fresh(backend, fresh, tokens, lame_logits, f"request {index} step {i} (lame)")
             # one token of lag would move them far beyond the tolerance
             if i > 0:
                 fresh.reset()
@@ -163,12 +169,9 @@ def test_samples_sharing_a_prompt_cache_are_aligned(decoder, humaneval_records):
         assert len(captured) >= 10 and sum(c[3] is not None for c in captured) >= 3
         for index, i, std_logits, lame_logits in captured:
             for text, row in ((prompt, std_logits), (lame, lame_logits)):
-                if row is None:
-                    continue
-                fresh.reset()
-                reference = fresh.extend(backend.tokenize(text) + got[index].tokens[:i])
-                diff = float(np.abs(reference - row).max())
-                assert diff <= LOGIT_TOLERANCE, f"sample {index} step {i}: logits differ by {diff:.3f}"
+                if row is not None:
+                    tokens = backend.tokenize(text) + got[index].tokens[:i]
+                    assert_matches_fresh(backend, fresh, tokens, row, f"sample {index} step {i}")
     finally:
         backend.release(fresh)
         bd.close()
@@ -198,11 +201,8 @@ def test_one_stream_samples_reuse_the_previous_sample_cache(decoder, humaneval_r
             assert len(captured) >= 2
             for i, std_logits, lame_logits in captured:
                 for text, row in ((prompt, std_logits), (lame, lame_logits)):
-                    if row is None:
-                        continue
-                    fresh.reset()
-                    reference = fresh.extend(backend.tokenize(text) + gen.tokens[:i])
-                    diff = float(np.abs(reference - row).max())
-                    assert diff <= LOGIT_TOLERANCE, f"sample {seed} step {i}: logits differ by {diff:.3f}"
+                    if row is not None:
+                        tokens = backend.tokenize(text) + gen.tokens[:i]
+                        assert_matches_fresh(backend, fresh, tokens, row, f"sample {seed} step {i}")
     finally:
         backend.release(fresh)
