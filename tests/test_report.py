@@ -216,6 +216,23 @@ def test_several_samples_use_the_paired_bootstrap_and_pass_at_10(tmp_path):
     assert comp["p_value"] == round(want.p_value, 6)
     assert comp["fail_to_pass"] == ["T/0"] and comp["pass_to_fail"] == ["T/2"]
     assert "pass rate up (1): T/0" in render_stdout(build_report([tmp_path]), "md")
+    # pass@10 is per problem "any of the 10 passed" here: 1 vs 1, 0 vs 0, 1 vs 1
+    want10 = paired_bootstrap([(10, 2), (10, 0), (10, 10)], [(10, 7), (10, 0), (10, 9)], 10, seed=0)
+    assert comp["pass@10"]["difference"] == 0.0 == round(want10.mean_diff, 6)
+    assert comp["pass@10"]["p_value"] == round(want10.p_value, 6)
+    assert "pass@10 difference: +0.0 pts" in render_stdout(build_report([tmp_path]), "md")
+
+
+def test_pass_at_10_is_compared_only_with_ten_samples_on_both_sides(tmp_path):
+    make_run(tmp_path, "greedy", {"T/0": [True] * 9 + [False], "T/1": [False] * 10}, rule="sample")
+    make_run(tmp_path, "uscd", {"T/0": [True] * 9 + [False], "T/1": [True] + [False] * 9})
+    (comp,) = build_report([tmp_path]).data["groups"][0]["comparisons"]
+    assert comp["difference"] == pytest.approx(0.05)  # pass@1: T/1 0 -> 0.1
+    assert comp["pass@10"]["difference"] == pytest.approx(0.5)  # pass@10: T/1 0 -> 1
+    make_run(tmp_path / "few", "greedy", {"T/0": [True] * 5}, rule="sample")
+    make_run(tmp_path / "few", "uscd", {"T/0": [False] * 5})
+    (comp,) = build_report([tmp_path / "few"]).data["groups"][0]["comparisons"]
+    assert "pass@10" not in comp
 
 
 # ---------------------------------------------------------------------------------------------

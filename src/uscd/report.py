@@ -247,6 +247,8 @@ def compare(base: Run, cand: Run) -> dict:
     single = all(n == 1 for n, _ in b_counts + c_counts)
     out |= {"paired": True, "reason": ""}
     out |= mcnemar_part(b_counts, c_counts) if single else bootstrap_part(b_counts, c_counts)
+    if all(n >= 10 for n, _ in b_counts + c_counts):
+        out["pass@10"] = pass_at_10_part(b_counts, c_counts)
     out["baseline_pass@1"] = r6(sum(c / n for n, c in b_counts) / len(shared))
     out["candidate_pass@1"] = r6(sum(c / n for n, c in c_counts) / len(shared))
     out["fail_to_pass"], out["pass_to_fail"] = flips(shared, b_counts, c_counts)
@@ -280,6 +282,17 @@ def bootstrap_part(b_counts: list[tuple[int, int]], c_counts: list[tuple[int, in
     return {
         "test": "paired-bootstrap",
         "bootstrap_seed": BOOTSTRAP_SEED,
+        "difference": r6(diff.mean_diff),
+        "difference_ci95": [r6(diff.lo), r6(diff.hi)],
+        "p_value": r6(diff.p_value),
+    }
+
+
+def pass_at_10_part(b_counts: list[tuple[int, int]], c_counts: list[tuple[int, int]]) -> dict:
+    """The paired pass@10 difference (unbiased estimator per problem), by the same bootstrap."""
+    diff = paired_bootstrap(b_counts, c_counts, 10, seed=BOOTSTRAP_SEED)
+    return {
+        "test": "paired-bootstrap",
         "difference": r6(diff.mean_diff),
         "difference_ci95": [r6(diff.lo), r6(diff.hi)],
         "p_value": r6(diff.p_value),
@@ -771,6 +784,10 @@ def comparison_blocks(comp: dict, group: dict) -> list[Block]:
             ],
         ),
     ]
+    if "pass@10" in comp:
+        k10 = comp["pass@10"]
+        text = f"{signed_pts(k10['difference'])} {ci_pts(k10['difference_ci95'])}"
+        out.append(("p", f"pass@10 difference: {text}, paired bootstrap {fmt_p(k10['p_value'])}."))
     name = f"traces_{group['id']}_{slug(comp['method'])}.png"
     if name in group["plots"]:
         out.append(("img", name, f"uncertainty traces, {comp['method']}"))
