@@ -492,3 +492,12 @@ def test_two_processes_with_different_hash_seeds_write_the_same_bytes(pair, tmp_
         assert proc.returncode == 0, proc.stderr
         outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outs[0] == outs[1] and len(outs[0]) == 5
+
+
+def test_the_rule_column_says_when_a_run_sampled(tmp_path):
+    make_run(tmp_path, "greedy", {"T/0": [True]})
+    make_run(tmp_path / "t", "sample", {"T/0": [True, False]}, rule="greedy")
+    make_run(tmp_path / "t", "uscd", {"T/0": [True, True]})
+    text = render_stdout(build_report([tmp_path, tmp_path / "t"]), "md")
+    assert "| greedy | greedy |" in text
+    assert "| sample | sample, T 0.8 |" in text and "| uscd | uscd, sampled at T 0.8 |" in text

@@ -693,7 +693,7 @@ Column = tuple[str, Callable[[dict], str]]
 
 METHOD_COLUMNS: tuple[Column, ...] = (
     ("method", lambda r: r["name"]),
-    ("rule", lambda r: str(r["rule"])),
+    ("rule", lambda r: rule_text(r)),
     ("problems", lambda r: str(r["problems"])),
     ("samples/problem", lambda r: "–".join(str(n) for n in sorted(set(r["samples_per_problem"])))),
     ("pass@1", lambda r: pct(r["pass@1"])),
@@ -743,6 +743,14 @@ def ci_pts(ci: list | None) -> str:
 
 def table(columns: tuple[Column, ...], items: list[dict]) -> Block:
     return ("table", [name for name, _ in columns], [[cell(item) for _, cell in columns] for item in items])
+
+
+def rule_text(run: dict) -> str:
+    """The rule, and the temperature where the rule's scores are sampled from, not maximised."""
+    t, rule = run.get("temperature"), str(run["rule"])
+    if not t:
+        return rule
+    return f"sample, T {t:g}" if rule == "greedy" else f"{rule}, sampled at T {t:g}"
 
 
 def methods_table(runs: list[dict]) -> Block:
