@@ -339,6 +339,10 @@ def test_calibration_grid_points_and_labels(tmp_path):
         ("threshold=0.8", 0.5, 1.0),
         ("threshold=0.95", 1.0, 0.5),
     ]
+    make_run(tmp_path / "grid", "greedy", ids([True, True]), rule="greedy")
+    (g,) = build_report([tmp_path / "greedy"], calibration_grid=tmp_path / "grid").data["calibration_grid"]
+    assert g["varying"] == ["rho", "rule", "threshold"]
+    assert g["points"][0]["label"] == "rule=greedy"  # not "rho=None, ..., threshold=None"
 
 
 def test_out_folder_is_byte_for_byte_reproducible(pair, tmp_path):

@@ -572,10 +572,11 @@ def varying_knobs(runs: list[Run]) -> list[str]:
 
 def grid_point(run: Run, varying: list[str]) -> dict:
     settings = method_settings(run)
-    label = ", ".join(f"{k}={fmt_value(settings.get(k))}" for k in varying) or run.name
+    # a knob the run does not have (greedy has no threshold) is left out, not shown as None
+    label = ", ".join(f"{k}={fmt_value(settings[k])}" for k in varying if settings.get(k) is not None)
     stats = run_stats(run)
     return {
-        "label": label,
+        "label": label or run.name,
         "name": run.name,
         "path": run.path,
         "config_hash": stats["config_hash"],
