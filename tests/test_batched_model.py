@@ -175,34 +175,3 @@ def test_samples_sharing_a_prompt_cache_are_aligned(decoder, humaneval_records):
     finally:
         backend.release(fresh)
         bd.close()
-
-
-def test_one_stream_samples_reuse_the_previous_sample_cache(decoder, humaneval_records):
-    """One stream, n samples: each sample after the first keeps the previous sample's prompt cache
-    (truncated), and its rows still match a fresh prefill."""
-    backend = decoder.backend
-    prompt = humaneval_records[3]["prompt"]
-    lame = lame_of(prompt)
-    cfg = GenerationConfig(max_new_tokens=16, stop=STOPS)
-    other = humaneval_records[4]["prompt"]  # whatever the shared decoder held before, it is not this prompt
-    decoder.generate(other, None, make_rule("greedy"), Sampler(), GenerationConfig(max_new_tokens=1))
-    fresh = backend.sequence()
-    try:
-        for seed in range(3):
-            captured = []
-
-            def hook(i, view, lame_logits, step, token, captured=captured):
-                if i < 10 and (i in (0, 4) or lame_logits is not None):
-                    lame_row = None if lame_logits is None else lame_logits.copy()
-                    captured.append((i, np.array(view.logits), lame_row))
-
-            gen = decoder.generate(prompt, lame, make_rule("cd"), Sampler(0.8, 0.95, 0, seed), cfg, hook=hook)
-            assert gen.reused_prompt_tokens == (len(backend.tokenize(prompt)) - 1 if seed else 0)
-            assert len(captured) >= 2
-            for i, std_logits, lame_logits in captured:
-                for text, row in ((prompt, std_logits), (lame, lame_logits)):
-                    if row is not None:
-                        tokens = backend.tokenize(text) + gen.tokens[:i]
-                        assert_matches_fresh(backend, fresh, tokens, row, f"sample {seed} step {i}")
-    finally:
-        backend.release(fresh)

@@ -74,7 +74,7 @@ class Generation:
     lame_syncs: int = 0  # batched catch-ups of the lame sequence
     lame_tokens_evaluated: int = 0
     shared_prefix_tokens: int = 0
-    reused_prompt_tokens: int = 0  # prompt cache kept from another sample of the same prompt
+    reused_prompt_tokens: int = 0  # batched: prompt cache taken from another sample of the same prompt
     prefill_s: float = 0.0
     decode_s: float = 0.0
 
@@ -243,15 +243,11 @@ class _Run:
         assert self.lame_tokens is not None
         lame = self.d.lame
         full = self.lame_tokens + self.generated
-        shared = own = 0
+        shared = 0
         if self.config.share_prefix:
             shared = _common_prefix(self.d.std.tokens, full)
             shared = min(shared, len(full) - 1)  # at least one token must be evaluated for logits
-            own = reusable_prefix(lame.tokens, self.lame_tokens, full)  # the previous sample's
-        if own >= shared and own > 0:
-            lame.truncate(own)
-            shared = own
-        elif shared > 0:
+        if shared > 0:
             lame.copy_prefix_from(self.d.std, shared)
         else:
             lame.reset()
@@ -278,14 +274,10 @@ class _Run:
     def execute(self) -> Generation:
         cfg, out = self.config, self.out
         t0 = time.perf_counter()
-        prompt, std = self.prompt_tokens, self.d.std
-        reused = reusable_prefix(std.tokens, prompt, prompt) if cfg.share_prefix else 0
-        if reused:  # another sample of the same prompt
-            std.truncate(reused)
-        else:
-            std.reset()
-        out.reused_prompt_tokens = reused
-        logits = self._extend(std, prompt[reused:])
+        # Always the whole prompt, never a cached part of it: a prompt's last token evaluated alone
+        # rounds differently, and one stream is the exact path (same seed, same text, every time).
+        self.d.std.reset()
+        logits = self._extend(self.d.std, self.prompt_tokens)
         if self.rule.uses_lame and cfg.sync == "eager":
             self._last_lame_logits = self._start_lame()
         out.prefill_s = time.perf_counter() - t0
