@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,6 @@ from uscd.generate import (
     GenerationConfig,
     _common_prefix,
     record_step,
-    reusable_prefix,
 )
 
 # (request index, step index, standard view, lame logits or None, rule output, token); the arrays
@@ -391,12 +390,22 @@ def _being_prefilled(ctx, slots: list, slot: _Slot) -> bool:
     )
 
 
+def _reusable_prefix(held: Sequence[int], prompt: Sequence[int], full: Sequence[int]) -> int:
+    """How many of `full`'s (prompt + generated) tokens a sequence holding `held` can give without
+    evaluating them again: 0 unless `held` starts with the whole prompt, and at least one token is
+    left to evaluate (for logits). Only whole prompts count: reusing a few tokens that different
+    prompts happen to share would save little and change the rounding of every greedy comparison."""
+    if len(held) < len(prompt) or list(held[: len(prompt)]) != list(prompt):
+        return 0
+    return min(_common_prefix(held, full), len(full) - 1)
+
+
 def _holder(ctx, prompt: list[int], full: list[int]) -> tuple[int | None, int]:
     """The sequence in ctx that starts with all of `prompt` and can give the most of `full` (prompt +
-    generated tokens), and how many (see ``reusable_prefix``)."""
+    generated tokens), and how many (see ``_reusable_prefix``)."""
     best, best_n = None, 0
     for seq, held in enumerate(ctx.tokens):
-        n = reusable_prefix(held, prompt, full)
+        n = _reusable_prefix(held, prompt, full)
         if n > best_n:
             best, best_n = seq, n
     return best, best_n

@@ -335,16 +335,6 @@ class _Run:
         record_step(self.out, self.backend, self.config.trace, step_index, view, step, token)
 
 
-def reusable_prefix(held: Sequence[int], prompt: Sequence[int], full: Sequence[int]) -> int:
-    """How many of `full`'s (prompt + generated) tokens a sequence holding `held` can give without
-    evaluating them again: 0 unless `held` starts with the whole prompt, and at least one token is
-    left to evaluate (for logits). Only whole prompts count: reusing a few tokens that different
-    prompts happen to share would save little and change the rounding of every greedy comparison."""
-    if len(held) < len(prompt) or list(held[: len(prompt)]) != list(prompt):
-        return 0
-    return min(_common_prefix(held, full), len(full) - 1)
-
-
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     for i in range(n):
