@@ -3,6 +3,8 @@
 # resumable `uscd eval` (re-running this script skips what is done). Each step holds the model lock so
 # that no other decoding process shares the 2 cores with it.
 #   usage: scripts/evidence.sh [STEP...]     (default: all steps; see the case list below)
+#   USCD_MODEL=1.5b USCD_HE_BATCH=8 scripts/evidence.sh he-greedy he-paper he-official
+#                                            (the same steps on the 1.5B model, into its own folder)
 # HumanEval and the calibration decode one problem at a time (--batch 1, as they were first run);
 # MBPP and the sampled run decode 8 problems per context (--batch 8, ~2.3x the throughput here).
 # Within a benchmark every method uses the same batch size, so paired comparisons are like for like.
@@ -10,23 +12,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCK=${USCD_LOCK:-/tmp/uscd-model.lock}
 MBPP=${MBPP_DATA:-../shared/data/mbpp/mbpp.jsonl}
-R=${USCD_RESULTS:-results}/qwen2.5-coder-0.5b
+MODEL=${USCD_MODEL:-0.5b}
+HE_BATCH=${USCD_HE_BATCH:-1}
+R=${USCD_RESULTS:-results}/qwen2.5-coder-$MODEL
 USCD=${USCD:-uscd}
 CAL=$R/calibration-mbpp-validation/calibration.json
-run() { shift; echo "+ uscd $*" >&2; flock "$LOCK" $USCD "$@"; }
+# the default model's runs were recorded without --model; keep their commands exactly as run
+MODEL_ARGS=()
+[[ $MODEL == 0.5b ]] || MODEL_ARGS=(--model "$MODEL")
+run() { shift; echo "+ uscd $* ${MODEL_ARGS[*]}" >&2; flock "$LOCK" $USCD "$@" "${MODEL_ARGS[@]}"; }
 
 step() {
   case "$1" in
-    he-greedy)   run uscd eval humaneval --methods greedy --out $R/humaneval --batch 1 --quiet ;;
+    he-greedy)   run uscd eval humaneval --methods greedy --out $R/humaneval --batch $HE_BATCH --quiet ;;
     calibrate)   run uscd calibrate --data "$MBPP" --rhos 0.3,0.7 --out $R/calibration-mbpp-validation --batch 1 --quiet ;;
-    he-paper)    run uscd eval humaneval --methods uscd-paper=uscd --out $R/humaneval --batch 1 --quiet ;;
-    he-cal)      run uscd eval humaneval --methods uscd-cal=uscd --calibration $CAL --out $R/humaneval --batch 1 --quiet ;;
-    he-cd)       run uscd eval humaneval --methods cd --out $R/humaneval --batch 1 --quiet ;;
-    he-cfg)      run uscd eval humaneval --methods cfg --out $R/humaneval --batch 1 --quiet ;;
-    he-official) run uscd eval humaneval --methods uscd-official --out $R/humaneval --batch 1 --quiet ;;
-    he-offlame)  run uscd eval humaneval --methods uscd-paper-offlame=uscd:lame=official --out $R/humaneval --batch 1 --quiet ;;
+    he-paper)    run uscd eval humaneval --methods uscd-paper=uscd --out $R/humaneval --batch $HE_BATCH --quiet ;;
+    he-cal)      run uscd eval humaneval --methods uscd-cal=uscd --calibration $CAL --out $R/humaneval --batch $HE_BATCH --quiet ;;
+    he-cd)       run uscd eval humaneval --methods cd --out $R/humaneval --batch $HE_BATCH --quiet ;;
+    he-cfg)      run uscd eval humaneval --methods cfg --out $R/humaneval --batch $HE_BATCH --quiet ;;
+    he-official) run uscd eval humaneval --methods uscd-official --out $R/humaneval --batch $HE_BATCH --quiet ;;
+    he-offlame)  run uscd eval humaneval --methods uscd-paper-offlame=uscd:lame=official --out $R/humaneval --batch $HE_BATCH --quiet ;;
     he-offlame-cal) run uscd eval humaneval --methods uscd-cal-offlame=uscd:lame=official \
-                   --calibration $CAL --out $R/humaneval --batch 1 --quiet ;;
+                   --calibration $CAL --out $R/humaneval --batch $HE_BATCH --quiet ;;
     mbpp-greedy) run uscd eval mbpp --data "$MBPP" --methods greedy --out $R/mbpp --batch 8 --quiet ;;
     mbpp-cal)    run uscd eval mbpp --data "$MBPP" --methods uscd-cal=uscd --calibration $CAL --out $R/mbpp --batch 8 --quiet ;;
     mbpp-paper)  run uscd eval mbpp --data "$MBPP" --methods uscd-paper=uscd --out $R/mbpp --batch 8 --quiet ;;
