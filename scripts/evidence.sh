@@ -3,7 +3,7 @@
 # resumable `uscd eval` (re-running this script skips what is done). Each step holds the model lock so
 # that no other decoding process shares the 2 cores with it.
 #   usage: scripts/evidence.sh [STEP...]     (default: all steps; see the case list below)
-#   USCD_MODEL=1.5b USCD_HE_BATCH=8 scripts/evidence.sh he-greedy he-paper he-official
+#   USCD_MODEL=1.5b USCD_HE_BATCH=8 scripts/evidence.sh he-greedy he-paper he-official he-cal05 he-cfg
 #                                            (the same steps on the 1.5B model, into its own folder)
 # HumanEval and the calibration decode one problem at a time (--batch 1, as they were first run);
 # MBPP and the sampled run decode 8 problems per context (--batch 8, ~2.3x the throughput here).
@@ -17,6 +17,7 @@ HE_BATCH=${USCD_HE_BATCH:-1}
 R=${USCD_RESULTS:-results}/qwen2.5-coder-$MODEL
 USCD=${USCD:-uscd}
 CAL=$R/calibration-mbpp-validation/calibration.json
+CAL05=${USCD_RESULTS:-results}/qwen2.5-coder-0.5b/calibration-mbpp-validation/calibration.json
 # the default model's runs were recorded without --model; keep their commands exactly as run
 MODEL_ARGS=()
 [[ $MODEL == 0.5b ]] || MODEL_ARGS=(--model "$MODEL")
@@ -28,6 +29,8 @@ step() {
     calibrate)   run uscd calibrate --data "$MBPP" --rhos 0.3,0.7 --out $R/calibration-mbpp-validation --batch 1 --quiet ;;
     he-paper)    run uscd eval humaneval --methods uscd-paper=uscd --out $R/humaneval --batch $HE_BATCH --quiet ;;
     he-cal)      run uscd eval humaneval --methods uscd-cal=uscd --calibration $CAL --out $R/humaneval --batch $HE_BATCH --quiet ;;
+    # another model with the 0.5B's calibrated knobs, as they are (for models not calibrated here)
+    he-cal05)    run uscd eval humaneval --methods uscd-cal0.5b=uscd --calibration $CAL05 --out $R/humaneval --batch $HE_BATCH --quiet ;;
     he-cd)       run uscd eval humaneval --methods cd --out $R/humaneval --batch $HE_BATCH --quiet ;;
     he-cfg)      run uscd eval humaneval --methods cfg --out $R/humaneval --batch $HE_BATCH --quiet ;;
     he-official) run uscd eval humaneval --methods uscd-official --out $R/humaneval --batch $HE_BATCH --quiet ;;

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from uscd.errors import UscdError
-from uscd.runner import MethodSpec, parse_methods, sample_seed
+from uscd.runner import MethodSpec, calibration_mismatch, parse_methods, sample_seed
 from uscd.runs import RunFolder, config_hash, read_jsonl
 
 # ---------------------------------------------------------------------------------------------
@@ -44,6 +44,17 @@ def test_parse_methods():
 def test_bad_method_specs(text, needle):
     with pytest.raises(UscdError, match=needle):
         parse_methods(text)
+
+
+def test_a_calibration_from_another_model_is_named_in_a_warning():
+    small = {"name": "qwen2.5-coder-0.5b-instruct", "sha256": "aa"}
+    big = {"name": "qwen2.5-coder-1.5b-instruct", "sha256": "bb"}
+    calibration = {"rule": "uscd", "knobs": {"threshold": 0.5}, "model": small}
+    assert calibration_mismatch(calibration, small) is None
+    assert calibration_mismatch(None, big) is None
+    assert calibration_mismatch({"rule": "uscd", "knobs": {}}, big) is None  # hand-written: no record
+    warning = calibration_mismatch(calibration, big)
+    assert "qwen2.5-coder-0.5b-instruct" in warning and "qwen2.5-coder-1.5b-instruct" in warning
 
 
 def test_sample_seeds_do_not_depend_on_order():

@@ -152,6 +152,17 @@ def method_defaults(spec: MethodSpec, settings: EvalSettings) -> dict:
     return {**calibrated, **{k: v for k, v in settings.rule_defaults.items() if v is not None}}
 
 
+def calibration_mismatch(calibration: dict | None, model_info: dict) -> str | None:
+    """A warning when a calibration's knobs were chosen on another model (allowed, but say so)."""
+    made_on = (calibration or {}).get("model") or {}
+    if not made_on.get("sha256") or made_on["sha256"] == model_info.get("sha256"):
+        return None
+    return (
+        f"the calibration was made on {made_on.get('name', 'another model')}, not on "
+        f"{model_info.get('name', 'this model')}; its knobs are used as they are"
+    )
+
+
 def sample_seed(base: int, task_id: str, index: int) -> int:
     """A per-sample seed that does not depend on order, so a resumed run draws the same samples."""
     digest = hashlib.sha256(f"{base}:{task_id}:{index}".encode()).digest()
@@ -385,6 +396,8 @@ def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
     backend_info = decoder.backend.describe()
     summaries = []
     with Progress(progress) as bar:
+        if warning := calibration_mismatch(settings.calibration, model_info):
+            bar.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         for spec in settings.methods:
             rule = rules[spec.label]
             if warning := rule.gate_warning(decoder.backend.vocab_size):
