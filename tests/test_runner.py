@@ -46,15 +46,37 @@ def test_bad_method_specs(text, needle):
         parse_methods(text)
 
 
-def test_a_calibration_from_another_model_is_named_in_a_warning():
+def test_a_calibration_from_another_model_is_named_in_a_warning(tmp_path):
+    from uscd.cli.eval import load_calibration
+
     small = {"name": "qwen2.5-coder-0.5b-instruct", "sha256": "aa"}
     big = {"name": "qwen2.5-coder-1.5b-instruct", "sha256": "bb"}
-    calibration = {"rule": "uscd", "knobs": {"threshold": 0.5}, "model": small}
+    written = {"rule": "uscd", "knobs": {"threshold": 0.5}, "model": small, "selected": {}}
+    (tmp_path / "calibration.json").write_text(json.dumps(written))
+    calibration = load_calibration(str(tmp_path / "calibration.json"))
     assert calibration_mismatch(calibration, small) is None
     assert calibration_mismatch(None, big) is None
     assert calibration_mismatch({"rule": "uscd", "knobs": {}}, big) is None  # hand-written: no record
     warning = calibration_mismatch(calibration, big)
     assert "qwen2.5-coder-0.5b-instruct" in warning and "qwen2.5-coder-1.5b-instruct" in warning
+
+
+def test_the_recorded_calibration_is_the_same_whichever_model_made_it(tmp_path):
+    """Run configs (and so config hashes) record rule, knobs and source, not the warning's input."""
+    from types import SimpleNamespace
+
+    from uscd.decoding import make_rule
+    from uscd.runner import EvalSettings, run_config
+
+    (spec,) = parse_methods("uscd-cal=uscd")
+    calibration = {"rule": "uscd", "knobs": {"rho": 0.3}, "source": "c.json"}
+    task = SimpleNamespace(config=lambda: {"name": "tiny"})
+
+    def recorded(made_on):
+        settings = EvalSettings("tiny", {}, [spec], tmp_path, calibration={**calibration, "made_on": made_on})
+        return run_config(settings, task, spec, make_rule("uscd"), {"sha256": "x"}, {})["calibration"]
+
+    assert recorded({"sha256": "aa"}) == recorded(None) == calibration
 
 
 def test_sample_seeds_do_not_depend_on_order():

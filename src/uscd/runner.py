@@ -154,7 +154,7 @@ def method_defaults(spec: MethodSpec, settings: EvalSettings) -> dict:
 
 def calibration_mismatch(calibration: dict | None, model_info: dict) -> str | None:
     """A warning when a calibration's knobs were chosen on another model (allowed, but say so)."""
-    made_on = (calibration or {}).get("model") or {}
+    made_on = (calibration or {}).get("made_on") or {}
     if not made_on.get("sha256") or made_on["sha256"] == model_info.get("sha256"):
         return None
     return (
@@ -202,7 +202,7 @@ def run_config(
             "knobs": rule.knobs(),
             "lame_source": spec.lame_source,
         },
-        "calibration": settings.calibration
+        "calibration": {k: v for k, v in settings.calibration.items() if k != "made_on"}
         if settings.calibration and settings.calibration.get("rule") == spec.rule
         else None,
         "model": {k: v for k, v in model_info.items() if k != "path"},

@@ -93,7 +93,8 @@ def load_calibration(path: str | None) -> dict | None:
         raise UscdError(f"calibration file {path} is not valid JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("knobs"), dict) or "rule" not in data:
         raise UscdError(f"calibration file {path} lacks 'rule' and 'knobs' (make it with uscd calibrate)")
-    return {"rule": data["rule"], "knobs": data["knobs"], "source": str(path)}
+    # "made_on" only feeds the other-model warning; run configs record rule, knobs and source
+    return {"rule": data["rule"], "knobs": data["knobs"], "source": str(path), "made_on": data.get("model")}
 
 
 def run_eval_cmd(args: argparse.Namespace) -> int:
