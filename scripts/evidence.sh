@@ -3,7 +3,7 @@
 # resumable `uscd eval` (re-running this script skips what is done). Each step holds the model lock so
 # that no other decoding process shares the 2 cores with it.
 #   usage: scripts/evidence.sh [STEP...]     (default: all steps; see the case list below)
-#   USCD_MODEL=1.5b USCD_HE_BATCH=8 scripts/evidence.sh he-greedy he-paper he-official he-cal05 he-cfg
+#   USCD_MODEL=1.5b USCD_HE_BATCH=8 scripts/evidence.sh he-greedy he-paper he-official he-cal05 he-cfg he-cd
 #                                            (the same steps on the 1.5B model, into its own folder)
 # HumanEval and the calibration decode one problem at a time (--batch 1, as they were first run);
 # MBPP and the sampled run decode 8 problems per context (--batch 8, ~2.3x the throughput here).
