@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from uscd.errors import UscdError
-from uscd.runner import MethodSpec, calibration_mismatch, parse_methods, sample_seed
+from uscd.runner import (
+    EvalSettings,
+    MethodSpec,
+    calibration_mismatch,
+    parse_methods,
+    run_config,
+    sample_seed,
+)
 from uscd.runs import RunFolder, config_hash, read_jsonl
 
 # ---------------------------------------------------------------------------------------------
@@ -66,7 +73,6 @@ def test_the_recorded_calibration_is_the_same_whichever_model_made_it(tmp_path):
     from types import SimpleNamespace
 
     from uscd.decoding import make_rule
-    from uscd.runner import EvalSettings, run_config
 
     (spec,) = parse_methods("uscd-cal=uscd")
     calibration = {"rule": "uscd", "knobs": {"rho": 0.3}, "source": "c.json"}
