@@ -47,7 +47,7 @@ def humaneval(limit: int | None = None, offset: int = 0):
 
 
 def open_backend(model: str | None = None, n_ctx: int = 4096, threads: int | None = None):
-    from uscd.backends.llama_cpp import LlamaCppBackend
+    from uscd.engine.backends.llama_cpp import LlamaCppBackend
     from uscd.models import resolve
 
     return LlamaCppBackend(resolve(model), n_ctx=n_ctx, n_threads=threads)
@@ -89,7 +89,7 @@ class Timer:
 def generate_timed(backend, requests: list, batch) -> tuple[list, float]:
     """Generations of `requests` in request order by `generate_problems`, and the loop's wall time;
     the first failed request raises."""
-    from uscd.batched import generate_problems
+    from uscd.engine import generate_problems
     from uscd.errors import UscdError
 
     with Timer() as t:

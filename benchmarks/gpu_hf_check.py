@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from uscd.backends.transformers import TransformersBackend
-from uscd.decoding import Sampler, make_rule
-from uscd.generate import Decoder, GenerationConfig
-from uscd.lame import derive
+from uscd.engine import Decoder, GenerationConfig
+from uscd.engine.backends.transformers import TransformersBackend
+from uscd.methods import Sampler, make_rule
+from uscd.prompts.lame import derive
 
 
 def alignment(decoder: Decoder, prompts: list[dict], max_new: int) -> dict:
@@ -63,7 +63,7 @@ def speed(decoder: Decoder, prompts: list[dict], rule_name: str, max_new: int) -
     rule = make_rule(rule_name)
     tokens, contrast, seconds, out = 0, 0, 0.0, {}
     for item in prompts:
-        lame = derive(item["prompt"], "python").lame if rule.uses_lame else None
+        lame = derive(item["prompt"], "python").lame if "lame" in rule.aux else None
         t0 = time.perf_counter()
         gen = decoder.generate(
             item["prompt"], lame, rule, Sampler(), GenerationConfig(max_new_tokens=max_new)

@@ -17,14 +17,13 @@ from _common import Timer, emit, humaneval, model_lock, open_backend, table
 
 def run(decoder, problems, rule, sync, max_new):
     """Generate the problems one after the other; `decoder` is a Decoder or a BatchedDecoder."""
-    from uscd.batched import BatchedDecoder, Request
-    from uscd.decoding import Sampler
-    from uscd.generate import GenerationConfig
+    from uscd.engine import BatchedDecoder, GenerationConfig, Request
+    from uscd.methods import Sampler
 
     gens = []
     with Timer() as t:
         for p in problems:
-            lame = p.lame_prompt if rule.uses_lame else None
+            lame = p.lame_prompt if "lame" in rule.aux else None
             cfg = GenerationConfig(max_new_tokens=max_new, stop=p.stop, sync=sync, trace=False)
             if isinstance(decoder, BatchedDecoder):
                 ((_, g),) = decoder.generate_many([Request(p.prompt, lame, rule, Sampler(), cfg)])
@@ -52,9 +51,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--threshold", type=float, default=None, help="uscd gate threshold (default: the rule's)")
     args = ap.parse_args(argv)
 
-    from uscd.batched import BatchedDecoder
-    from uscd.decoding import make_rule
-    from uscd.generate import Decoder
+    from uscd.engine import BatchedDecoder, Decoder
+    from uscd.methods import make_rule
 
     problems = humaneval(args.limit)
     uscd = make_rule("uscd", threshold=args.threshold)

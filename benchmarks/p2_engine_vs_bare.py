@@ -19,8 +19,8 @@ from _common import emit, humaneval, model_lock, open_backend, table
 
 
 def engine_round(decoder, problems, max_new):
-    from uscd.decoding import Sampler, make_rule
-    from uscd.generate import GenerationConfig
+    from uscd.engine import GenerationConfig
+    from uscd.methods import Sampler, make_rule
 
     rule = make_rule("greedy")
     steps, tokens = [], []
@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-new-tokens", type=int, default=512)
     args = ap.parse_args(argv)
 
-    from uscd.generate import Decoder
+    from uscd.engine import Decoder
 
     problems = humaneval(args.limit)
     with model_lock(), open_backend(args.model) as backend:

@@ -17,15 +17,14 @@ from _common import emit, generate_timed, humaneval, model_lock, open_backend, t
 
 
 def throughput(backend, problems, rule_name, batch, max_new):
-    from uscd.batched import Request
-    from uscd.decoding import Sampler, make_rule
-    from uscd.generate import GenerationConfig
+    from uscd.engine import GenerationConfig, Request
+    from uscd.methods import Sampler, make_rule
 
     rule = make_rule(rule_name)
     requests = [
         Request(
             p.prompt,
-            p.lame_prompt if rule.uses_lame else None,
+            p.lame_prompt if "lame" in rule.aux else None,
             rule,
             Sampler(),
             GenerationConfig(max_new_tokens=max_new, stop=p.stop, trace=False),
@@ -55,7 +54,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=32, help="decode steps per batch size in the curve")
     args = ap.parse_args(argv)
 
-    from uscd.batched import measure_batch_curve, pick_batch_size
+    from uscd.engine import measure_batch_curve, pick_batch_size
     from uscd.models import lookup, status
 
     problems = humaneval(args.limit, args.offset)

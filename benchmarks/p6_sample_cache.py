@@ -17,16 +17,15 @@ from _common import emit, generate_timed, humaneval, model_lock, open_backend, t
 
 
 def sampled(backend, problems, rule_name, n, batch, max_new, share):
-    from uscd.batched import Request
-    from uscd.decoding import Sampler, make_rule
-    from uscd.generate import GenerationConfig
+    from uscd.engine import GenerationConfig, Request
+    from uscd.methods import Sampler, make_rule
 
     rule = make_rule(rule_name)
     cfg = GenerationConfig(max_new_tokens=max_new, trace=False, share_prefix=share)
     requests = [
         Request(
             p.prompt,
-            p.lame_prompt if rule.uses_lame else None,
+            p.lame_prompt if "lame" in rule.aux else None,
             rule,
             Sampler(0.8, 0.95, 0, 1000 * k + i),
             replace(cfg, stop=p.stop),

@@ -3,7 +3,7 @@
 1. cProfile over greedy and USCD generations: the share of wall time spent inside
    ``llama_decode`` and the Python time per step outside it, with the top functions.
 2. The per-step numpy work of the rules on real logits rows captured from the model
-   (StdView + needs_lame + score + select; the lame row's part on contrast steps), in microseconds.
+   (StdView + needs_aux + score + select; the lame row's part on contrast steps), in microseconds.
 
     flock /tmp/uscd-model.lock python benchmarks/profile_step.py [--limit 4] [--top 12]
 """
@@ -22,15 +22,15 @@ from _common import humaneval, model_lock, open_backend, table
 
 
 def profile_run(decoder, problems, rule, max_new, top):
-    from uscd.decoding import Sampler
-    from uscd.generate import GenerationConfig
+    from uscd.engine import GenerationConfig
+    from uscd.methods import Sampler
 
     prof = cProfile.Profile()
     steps = 0
     t0 = time.perf_counter()
     prof.enable()
     for p in problems:
-        lame = p.lame_prompt if rule.uses_lame else None
+        lame = p.lame_prompt if "lame" in rule.aux else None
         g = decoder.generate(p.prompt, lame, rule, Sampler(), GenerationConfig(max_new, p.stop))
         steps += g.steps
     prof.disable()
@@ -46,8 +46,8 @@ def profile_run(decoder, problems, rule, max_new, top):
 
 
 def capture_rows(decoder, problems, max_new):
-    from uscd.decoding import Sampler, make_rule
-    from uscd.generate import GenerationConfig
+    from uscd.engine import GenerationConfig
+    from uscd.methods import Sampler, make_rule
 
     rows = []
 
@@ -63,7 +63,7 @@ def capture_rows(decoder, problems, max_new):
 
 def step_costs(rows, repeats=5):
     """Median microseconds per step of the rules' numpy work on captured rows."""
-    from uscd.decoding import Sampler, StdView, make_rule
+    from uscd.methods import Sampler, StdView, make_rule
 
     sampler = Sampler()
     out = {}
@@ -74,7 +74,7 @@ def step_costs(rows, repeats=5):
             t0 = time.perf_counter()
             for std, lame in rows:
                 view = StdView(std)
-                need = rule.uses_lame and rule.needs_lame(view)
+                need = "lame" in rule.aux and rule.needs_aux(view)
                 step = rule.score(view, lame if need else None)
                 token = sampler.select(step.scores)
                 _ = view.greedy_token, token
@@ -92,8 +92,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--quiet", action="store_true", help="no cProfile listings")
     args = ap.parse_args(argv)
 
-    from uscd.decoding import make_rule
-    from uscd.generate import Decoder
+    from uscd.engine import Decoder
+    from uscd.methods import make_rule
 
     problems = humaneval(args.limit)
     rows_out = []

@@ -68,8 +68,8 @@ def model_path(model_lock) -> Path:
 
 @pytest.fixture(scope="session")
 def decoder(model_path):
-    from uscd.backends.llama_cpp import LlamaCppBackend
-    from uscd.generate import Decoder
+    from uscd.engine import Decoder
+    from uscd.engine.backends.llama_cpp import LlamaCppBackend
 
     backend = LlamaCppBackend(model_path, n_ctx=2048)
     yield Decoder(backend)

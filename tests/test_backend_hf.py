@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uscd.decoding import Sampler, make_rule
-from uscd.generate import Decoder, GenerationConfig
+from uscd.engine import Decoder, GenerationConfig
+from uscd.methods import Sampler, make_rule
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.model]
 @pytest.fixture(scope="module")
 def hf_decoder(model_path):
     pytest.importorskip("transformers")
-    from uscd.backends.transformers import TransformersBackend
+    from uscd.engine.backends.transformers import TransformersBackend
 
     return Decoder(TransformersBackend(model_path, n_ctx=2048, dtype="float32"))
 
@@ -41,7 +41,7 @@ def test_greedy_agrees_with_llama_cpp(hf_decoder, decoder, humaneval_records):
 
 
 def test_lame_alignment_on_hf(hf_decoder, humaneval_records):
-    from uscd.lame import derive
+    from uscd.prompts.lame import derive
 
     prompt = humaneval_records[2]["prompt"]
     lame = derive(prompt, "python").lame

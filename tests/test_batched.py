@@ -14,11 +14,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from uscd import batched
-from uscd.batched import BatchedDecoder, Request, generate_problems, pick_batch_size, resolve_batch
-from uscd.decoding import Sampler, make_rule
-from uscd.errors import UscdError
-from uscd.generate import Decoder, GenerationConfig
+from uscd.engine import (
+    BatchedDecoder,
+    Decoder,
+    GenerationConfig,
+    Request,
+    generate_problems,
+    pick_batch_size,
+    resolve_batch,
+)
+from uscd.engine import dispatch as batched
+from uscd.engine.backends import Capabilities
+from uscd.errors import ContextFull, UscdError
+from uscd.methods import Sampler, make_rule
 
 V = 40
 EOS = 0
@@ -35,16 +43,12 @@ def fake_logits(tokens) -> np.ndarray:
 
 
 class FakeSequence:
-    supports_views = False
-
     def __init__(self, backend):
         self.backend = backend
         self.tokens: list[int] = []
 
     def extend(self, tokens, copy=True):
         if len(self.tokens) + len(tokens) > self.backend.n_ctx:
-            from uscd.backends.llama_cpp import ContextFull
-
             raise ContextFull("full")
         self.tokens.extend(tokens)
         self.backend.evaluated += len(tokens)
@@ -103,6 +107,7 @@ class FakeMulti:
 
 class FakeBackend:
     name = "fake"
+    capabilities = Capabilities(multi_sequence=True, views=False)
     vocab_size = V
     n_threads = 2
 
@@ -145,13 +150,13 @@ def make_requests(rule_name, sync="lazy", n=7, temperature=0.0, **cfg):
         rule = make_rule(rule_name, threshold=0.1) if rule_name == "uscd-official" else make_rule(rule_name)
         sampler = Sampler(temperature=temperature, top_p=0.9, seed=i) if temperature else Sampler()
         config = GenerationConfig(max_new_tokens=40 + 7 * i, stop=("qq",), sync=sync, **cfg)
-        out.append(Request(prompt, lame if rule.uses_lame else None, rule, sampler, config))
+        out.append(Request(prompt, lame if "lame" in rule.aux else None, rule, sampler, config))
     return out
 
 
 def single(backend, requests):
     dec = Decoder(backend)
-    return [dec.generate(r.prompt, r.lame_prompt, r.rule, r.sampler, r.config) for r in requests]
+    return [dec.generate(r.prompt, r.aux_prompts, r.rule, r.sampler, r.config) for r in requests]
 
 
 def fresh(requests):
@@ -231,7 +236,7 @@ def test_a_failing_request_does_not_stop_the_others():
     for n in range(120, 149):
         long = replace(requests[4], prompt="w" * n, config=GenerationConfig(max_new_tokens=100))
         try:
-            dec.generate(long.prompt, long.lame_prompt, long.rule, Sampler(), long.config)
+            dec.generate(long.prompt, long.aux_prompts, long.rule, Sampler(), long.config)
         except UscdError:
             break
     else:  # pragma: no cover - depends on the fake model only
@@ -253,7 +258,7 @@ def test_rule_needing_lame_without_one_is_an_error():
 
 def test_generate_problems_dispatches_and_accepts_tuples():
     requests = make_requests("uscd", n=3)
-    as_tuples = [(r.prompt, r.lame_prompt, r.rule, r.sampler, r.config) for r in requests]
+    as_tuples = [(r.prompt, r.aux_prompts, r.rule, r.sampler, r.config) for r in requests]
     one = dict(generate_problems(FakeBackend(), as_tuples, batch=1))
     backend = FakeBackend()
     many = dict(generate_problems(backend, fresh(requests), batch=2))
@@ -296,11 +301,11 @@ def test_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
 
 def test_eval_runner_batched_equals_one_at_a_time_and_resumes(tmp_path, monkeypatch):
     """`uscd eval --batch N` writes every sample once (in completion order), like --batch 1."""
-    from uscd import generate, models, runner
+    from uscd import engine, models, runner
     from uscd.runs import read_jsonl
 
     backend = FakeBackend()
-    monkeypatch.setattr(generate, "open_decoder", lambda *a, **k: Decoder(backend))
+    monkeypatch.setattr(engine, "open_engine", lambda *a, **k: engine.Engine(backend, Decoder(backend)))
     monkeypatch.setattr(models, "describe", lambda path: {"name": "fake", "sha256": "0" * 64})
 
     def run(out, batch):

@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uscd.batched import BatchedDecoder, Request
-from uscd.decoding import Sampler, make_rule
-from uscd.generate import GenerationConfig
+from uscd.engine import BatchedDecoder, GenerationConfig, Request
+from uscd.methods import Sampler, make_rule
 
 pytestmark = pytest.mark.model
 
@@ -23,7 +22,7 @@ LOGIT_TOLERANCE = 1.0
 
 
 def lame_of(prompt: str) -> str:
-    from uscd.lame import derive
+    from uscd.prompts.lame import derive
 
     return derive(prompt, "python").lame
 
@@ -47,7 +46,7 @@ def assert_matches_fresh(backend, fresh, tokens: list[int], row, what: str) -> f
 def compare(decoder, recs, rule_name, max_new=96, batch=3):
     cfg = GenerationConfig(max_new_tokens=max_new, stop=STOPS)
     rule = make_rule(rule_name)
-    lames = [lame_of(r["prompt"]) if rule.uses_lame else None for r in recs]
+    lames = [lame_of(r["prompt"]) if "lame" in rule.aux else None for r in recs]
 
     single_scores: dict[int, list] = {}
     singles = []

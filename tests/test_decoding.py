@@ -10,7 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from uscd.decoding import (
+from uscd.errors import UscdError
+from uscd.methods import (
     MEASURES,
     PAPER_STD_NORM_THRESHOLD,
     Cfg,
@@ -25,7 +26,6 @@ from uscd.decoding import (
     nucleus,
     uncertainty,
 )
-from uscd.errors import UscdError
 
 P_STD = np.array([0.5, 0.3, 0.199, 0.001])
 P_LAME = np.array([0.7, 0.1, 0.2, 1e-9])
@@ -39,7 +39,7 @@ def logits(p: np.ndarray, shift: float = 3.0) -> np.ndarray:
 
 def choose(rule, std_p=P_STD, lame_p=P_LAME, sampler=None) -> tuple[int, object]:
     view = StdView(logits(std_p))
-    lame = logits(lame_p, shift=-7.0) if rule.uses_lame else None
+    lame = logits(lame_p, shift=-7.0) if "lame" in rule.aux else None
     step = rule.score(view, lame)
     return (sampler or Sampler()).select(step.scores), step
 
@@ -203,7 +203,7 @@ def test_sampling_is_seeded_and_respects_top_k():
 
 def test_top_p_keeps_the_smallest_prefix_with_enough_mass():
     scores = StdView(logits(P_STD)).logits
-    from uscd.decoding import Scores
+    from uscd.methods import Scores
 
     ids, probs = nucleus(Scores(None, scores), 1.0, 0.75, 0)
     assert sorted(ids.tolist()) == [0, 1]  # 0.5 + 0.3 >= 0.75
@@ -215,7 +215,7 @@ def test_top_p_keeps_the_smallest_prefix_with_enough_mass():
 def test_top_p_on_a_large_vocabulary_matches_a_full_sort():
     rng = np.random.default_rng(1)
     x = rng.standard_normal(50_000).astype(np.float32) * 2
-    from uscd.decoding import Scores
+    from uscd.methods import Scores
 
     ids, _ = nucleus(Scores(None, x), 0.8, 0.95, 0)
     p = np.exp((x - x.max()) / 0.8)
@@ -261,7 +261,7 @@ def test_a_gate_that_never_fires_is_greedy(pair, rho, alpha, measure):
     never = {"std": -1.0, "std-norm": -1.0, "maxprob": -1.0, "margin": -1.0, "entropy": 1e9}[measure]
     rule = Uscd(rho=rho, alpha=alpha, measure=measure, threshold=never)
     view = StdView(std)
-    assert not rule.needs_lame(view)
+    assert not rule.needs_aux(view)
     assert Sampler().select(rule.score(view, None).scores) == view.greedy_token
 
 
@@ -318,7 +318,7 @@ def test_no_nan_ever_escapes(pair, rule_name, knob):
         rule_name, rho=knob, gamma=knob, weight=knob, threshold=0.99 if rule_name == "uscd" else 1.0
     )
     view = StdView(std)
-    step = rule.score(view, lame if rule.uses_lame else None)
+    step = rule.score(view, lame if "lame" in rule.aux else None)
     values = step.scores.values
     assert not np.isnan(values).any()
     assert not np.isposinf(values).any()
@@ -341,7 +341,7 @@ def test_view_measures_match_the_reference(x):
 @given(finite_logits, st.floats(0.1, 2.0), st.floats(0.05, 1.0), st.integers(0, 20), st.integers(0, 2**31))
 def test_sampled_tokens_are_candidates(pair, temperature, top_p, top_k, seed):
     std = pair[0]
-    from uscd.decoding import Scores
+    from uscd.methods import Scores
 
     ids = np.array(sorted({0, std.size - 1}))
     token = Sampler(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed).select(

@@ -8,8 +8,8 @@ import ast
 import numpy as np
 import pytest
 
-from uscd.decoding import Sampler, StdView, make_rule
-from uscd.generate import GenerationConfig
+from uscd.engine import GenerationConfig
+from uscd.methods import Sampler, StdView, make_rule
 
 pytestmark = pytest.mark.model
 
@@ -21,7 +21,7 @@ LOGIT_TOLERANCE = 1.0
 
 
 def lame_of(prompt: str) -> str:
-    from uscd.lame import derive
+    from uscd.prompts.lame import derive
 
     return derive(prompt, "python").lame
 

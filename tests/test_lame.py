@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from uscd.errors import UscdError
-from uscd.lame import KINDS, LANGUAGES, compare_lame, derive, normalize_language
+from uscd.prompts.lame import KINDS, LANGUAGES, compare_lame, derive, normalize_language
 
 
 def py(doc_body: str, head: str = "def f(x):\n") -> str:

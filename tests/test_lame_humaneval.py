@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from uscd.lame import derive
+from uscd.prompts.lame import derive
 
 
 def shared_dir() -> Path | None:

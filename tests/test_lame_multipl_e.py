@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from uscd.lame import _EXAMPLE_HEADING, derive
+from uscd.prompts.lame import _EXAMPLE_HEADING, derive
 
 
 def shared_dir() -> Path | None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uscd.batched import BatchedDecoder, Request
-from uscd.decoding import Sampler, make_rule
-from uscd.generate import GenerationConfig
+from uscd.engine import BatchedDecoder, GenerationConfig, Request
+from uscd.methods import Sampler, make_rule
 
 pytestmark = pytest.mark.model
 
@@ -19,7 +18,7 @@ LOGIT_TOLERANCE = 1.0  # batch-split noise of this quantized model is up to ~0.7
 
 
 def lame_of(prompt: str) -> str:
-    from uscd.lame import derive
+    from uscd.prompts.lame import derive
 
     return derive(prompt, "python").lame
 
@@ -106,7 +105,7 @@ def test_batched_seq_cp_prefix_matches_a_fresh_prefill(decoder, humaneval_record
 
 def test_multi_sequence_decode_splits_items_across_batches(model_path, humaneval_records):
     """Items longer than n_batch, straddling two llama_decode calls, still get their rows."""
-    from uscd.backends.llama_cpp import LlamaCppBackend
+    from uscd.engine.backends.llama_cpp import LlamaCppBackend
 
     with LlamaCppBackend(model_path, n_ctx=1024, n_batch=32) as backend:
         a = backend.tokenize(humaneval_records[0]["prompt"])[:45]

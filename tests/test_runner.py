@@ -72,7 +72,7 @@ def test_the_recorded_calibration_is_the_same_whichever_model_made_it(tmp_path):
     """Run configs (and so config hashes) record rule, knobs and source, not the warning's input."""
     from types import SimpleNamespace
 
-    from uscd.decoding import make_rule
+    from uscd.methods import make_rule
 
     (spec,) = parse_methods("uscd-cal=uscd")
     calibration = {"rule": "uscd", "knobs": {"rho": 0.3}, "source": "c.json"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from uscd.errors import UscdError
-from uscd.lame import derive
+from uscd.prompts.lame import derive
 from uscd.tasks import MULTIPL_E_LANGUAGES, TASKS, get_task
 from uscd.tasks.base import Problem
 from uscd.tasks.humaneval import STOP as HE_STOP

@@ -12,8 +12,8 @@ import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from uscd.decoding import MEASURES, PAPER_STD_NORM_THRESHOLD, Gate
 from uscd.errors import UscdError
+from uscd.methods import MEASURES, PAPER_STD_NORM_THRESHOLD, Gate
 from uscd.runner import EvalSettings, MethodSpec, run_eval
 from uscd.runs import TRACES, find_run_folders, read_jsonl, write_json_atomic
 

@@ -8,3 +8,7 @@ class UscdError(Exception):
     """
 
     exit_code = 2
+
+
+class ContextFull(UscdError):
+    """A sequence would grow past the context (or a shared KV pool has no room left)."""

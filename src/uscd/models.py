@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from uscd.digest import sha256_file
 from uscd.errors import UscdError
 
 GGUF_MAGIC = b"GGUF"
@@ -131,14 +132,6 @@ def status(spec: ModelSpec) -> ModelStatus:
         path=path,
         description=spec.description,
     )
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK_READ):
-            h.update(block)
-    return h.hexdigest()
 
 
 @contextlib.contextmanager

@@ -10,91 +10,22 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from uscd import __version__
-from uscd.decoding import Rule, Sampler, make_rule
 from uscd.errors import UscdError
+from uscd.methods import Rule, Sampler
+from uscd.methods.spec import MethodSpec, parse_methods
 from uscd.runs import RESULTS, SAMPLES, TRACES, RunFolder
 from uscd.tasks import Problem, Task
 
-RULE_NAMES = ("greedy", "sample", "cd", "cfg", "uscd", "uscd-official")
-LAME_SOURCES = ("derived", "official")
+__all__ = ["EvalSettings", "Interrupted", "MethodSpec", "parse_methods", "run_eval"]
 
 
 class Interrupted(UscdError):
     exit_code = 130
-
-
-# ----------------------------------------------------------------------------------------------
-# methods
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A labelled rule with its knobs: `[LABEL=]RULE[:key=value...]` on the command line."""
-
-    label: str
-    rule: str
-    knobs: dict = field(default_factory=dict)
-    lame_source: str = "derived"
-
-    def build(self, defaults: dict) -> Rule:
-        return make_rule(self.rule, **{**defaults, **self.knobs})
-
-
-_KNOB_TYPES: dict[str, Callable[[str], Any]] = {
-    "rho": float,
-    "alpha": float,
-    "gamma": float,
-    "threshold": float,
-    "weight": float,
-    "filter": float,
-    "filter_num": float,
-    "measure": str,
-}
-
-
-def parse_methods(text: str) -> list[MethodSpec]:
-    """`greedy,cd,paper=uscd:measure=std-norm:threshold=0.8947,uscd-offl=uscd:lame=official`."""
-    specs = [_parse_method(part.strip()) for part in text.split(",") if part.strip()]
-    if not specs:
-        raise UscdError("no methods given")
-    labels = [s.label for s in specs]
-    if len(set(labels)) != len(labels):
-        raise UscdError(f"method labels must be unique, got {', '.join(labels)}")
-    return specs
-
-
-def _parse_method(part: str) -> MethodSpec:
-    head, *options = part.split(":")
-    label, _, rule = head.partition("=") if "=" in head else (head, "", head)
-    if rule not in RULE_NAMES:
-        raise UscdError(f"method {part!r}: unknown rule {rule!r}; choose one of {', '.join(RULE_NAMES)}")
-    if not label.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise UscdError(f"method label {label!r} must be letters, digits, '-', '_' or '.'")
-    knobs: dict[str, Any] = {}
-    lame_source = "derived"
-    for opt in options:
-        key, sep, value = opt.partition("=")
-        if not sep:
-            raise UscdError(f"method {part!r}: option {opt!r} is not key=value")
-        if key == "lame":
-            if value not in LAME_SOURCES:
-                raise UscdError(f"method {part!r}: lame must be one of {', '.join(LAME_SOURCES)}")
-            lame_source = value
-            continue
-        if key not in _KNOB_TYPES:
-            raise UscdError(f"method {part!r}: unknown knob {key!r}; known: {', '.join(_KNOB_TYPES)}, lame")
-        try:
-            knobs["filter_num" if key == "filter" else key] = _KNOB_TYPES[key](value)
-        except ValueError:
-            raise UscdError(f"method {part!r}: {key} needs a number, got {value!r}") from None
-    return MethodSpec(label, rule, knobs, lame_source)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -376,8 +307,7 @@ def load_tasks(settings: EvalSettings) -> dict[str, Task]:
 
 def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
     """Generate (and execute) every method; return one summary per method."""
-    from uscd.batched import resolve_batch
-    from uscd.generate import GenerationConfig, open_decoder
+    from uscd.engine import GenerationConfig, open_engine
     from uscd.models import describe
 
     settings.validate()
@@ -387,20 +317,20 @@ def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
         for plist in problems.values():
             check_executable(plist)
     rules = {m.label: m.build(method_defaults(m, settings)) for m in settings.methods}
-    decoder = open_decoder(
+    engine = open_engine(
         settings.model, backend=settings.backend, n_ctx=settings.n_ctx, n_threads=settings.threads
     )
     level = _sandbox_level(settings)
-    batch_size = resolve_batch(decoder.backend, settings.batch)
-    model_info = describe(decoder.backend.path)
-    backend_info = decoder.backend.describe()
+    batch_size = engine.batch_size(settings.batch)
+    model_info = describe(engine.backend.path)
+    backend_info = engine.backend.describe()
     summaries = []
     with Progress(progress) as bar:
         if warning := calibration_mismatch(settings.calibration, model_info):
             bar.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         for spec in settings.methods:
             rule = rules[spec.label]
-            if warning := rule.gate_warning(decoder.backend.vocab_size):
+            if warning := rule.gate_warning(engine.backend.vocab_size):
                 bar.console.print(f"[yellow]warning:[/yellow] {spec.label}: {warning}", highlight=False)
             task = tasks[spec.lame_source]
             folder = RunFolder(settings.out / spec.label)
@@ -414,7 +344,7 @@ def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
             )
             try:
                 _generate_method(
-                    run, problems[spec.lame_source], decoder, gen_config, settings, level, bar, batch_size
+                    run, problems[spec.lame_source], engine, gen_config, settings, level, bar, batch_size
                 )
             except KeyboardInterrupt:
                 summaries.append(finish(run.folder))
@@ -436,11 +366,12 @@ def _sandbox_level(settings: EvalSettings) -> str | None:
 
 
 def _generate_method(
-    run: MethodRun, problems, decoder, gen_config, settings: EvalSettings, level, bar, batch_size: int = 1
+    run: MethodRun, problems, engine, gen_config, settings: EvalSettings, level, bar, batch_size: int = 1
 ) -> None:
     from dataclasses import replace
 
-    from uscd.batched import Request, generate_problems
+    from uscd.engine import Request
+    from uscd.prompts.auxiliary import aux_prompts
 
     done_samples = {key(s): s for s in run.folder.samples()}
     done_results = {key(r): r for r in run.folder.results()}
@@ -472,7 +403,7 @@ def _generate_method(
     requests = [
         Request(
             p.prompt,
-            p.lame_prompt if run.rule.uses_lame else None,
+            aux_prompts(run.rule, p),
             run.rule,
             Sampler(settings.temperature, settings.top_p, settings.top_k, seed),
             replace(gen_config, stop=p.stop),
@@ -481,7 +412,7 @@ def _generate_method(
     ]
     tokens, started = 0, time.perf_counter()
     # batched results arrive in completion order; each is written (and executed) as it arrives
-    for n, gen in generate_problems(decoder, requests, batch_size):
+    for n, gen in engine.generate(requests, batch_size):
         problem, index = fresh[n]
         if isinstance(gen, UscdError):
             sample = error_sample(problem, index, str(gen))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from uscd.decoding import DEFAULT_THRESHOLDS, MEASURES, RULES, Rule, Sampler, make_rule
 from uscd.errors import UscdError
+from uscd.methods import DEFAULT_THRESHOLDS, MEASURES, RULES, Rule, Sampler, make_rule
 
 PYTHON_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert ")
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from uscd.cli._options import add_batch_option, add_model_options, check_threads, positive_int
-from uscd.decoding import MEASURES
 from uscd.errors import UscdError
+from uscd.methods import MEASURES
 
 
 def floats(text: str) -> tuple[float, ...]:

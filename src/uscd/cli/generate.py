@@ -67,7 +67,7 @@ def lame_for(prompt: str, args: argparse.Namespace) -> tuple[str, list[str]]:
         lame = read_text(args.lame, "lame prompt")
     else:
         try:
-            from uscd.lame import derive
+            from uscd.prompts.lame import derive
         except ImportError:
             raise UscdError(
                 "no lame prompt: pass --lame FILE (automatic lame prompts are not installed)"
@@ -82,7 +82,7 @@ def lame_for(prompt: str, args: argparse.Namespace) -> tuple[str, list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from uscd.generate import GenerationConfig, open_decoder
+    from uscd.engine import GenerationConfig, open_decoder
 
     check_threads(args.threads)
     prompt = demo_prompt() if args.demo else read_text(args.prompt, "prompt")
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, stop=stops, sync=args.sync)
     warnings: list[str] = []
     lame = None
-    if rule.uses_lame:
+    if "lame" in rule.aux:
         lame, warnings = lame_for(prompt, args)
     decoder = open_decoder(args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads)
     if gate := rule.gate_warning(decoder.backend.vocab_size):

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from uscd.errors import UscdError
-from uscd.lame import compare_lame, derive, normalize_language
+from uscd.prompts.lame import compare_lame, derive, normalize_language
 from uscd.tasks import TASKS, get_task
 from uscd.tasks.base import Problem
 from uscd.tasks.humaneval import load_official_lame, official_lame_path

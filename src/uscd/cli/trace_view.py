@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from uscd.decoding import Rule
-from uscd.generate import Generation
+from uscd.engine import Generation
+from uscd.methods import Rule
 
 LEGEND = (
     ("contrasted, same token as greedy", "on dark_blue"),

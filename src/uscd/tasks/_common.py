@@ -17,14 +17,6 @@ from uscd.tasks.base import Problem
 Record = dict[str, Any]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def sha256_records(records: Iterable[Record]) -> str:
     """A stable hash of records that did not come from a file (e.g. the Hugging Face hub)."""
     digest = hashlib.sha256()

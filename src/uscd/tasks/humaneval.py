@@ -11,9 +11,10 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from uscd.digest import sha256_file
 from uscd.errors import UscdError
-from uscd.lame import derive
-from uscd.tasks._common import Record, Task, read_records, require, sha256_file, shared_file
+from uscd.prompts.lame import derive
+from uscd.tasks._common import Record, Task, read_records, require, shared_file
 from uscd.tasks.base import Problem
 
 # This set reproduced the 43.9% greedy reference (docs/runtime.md); keep it.

@@ -15,9 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from uscd.digest import sha256_file
 from uscd.errors import UscdError
-from uscd.lame import derive
-from uscd.tasks._common import Record, Task, read_records, require, sha256_file, shared_file
+from uscd.prompts.lame import derive
+from uscd.tasks._common import Record, Task, read_records, require, shared_file
 from uscd.tasks.base import Problem
 from uscd.tasks.humaneval import STOP
 

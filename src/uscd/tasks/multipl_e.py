@@ -16,9 +16,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from uscd.digest import sha256_file
 from uscd.errors import UscdError
-from uscd.lame import derive
-from uscd.tasks._common import Record, Task, read_records, require, sha256_file, sha256_records, shared_file
+from uscd.prompts.lame import derive
+from uscd.tasks._common import Record, Task, read_records, require, sha256_records, shared_file
 from uscd.tasks.base import Problem
 
 LANGUAGES = (

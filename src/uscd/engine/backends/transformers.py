@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from uscd.errors import UscdError
+from uscd.engine.backends import Capabilities
+from uscd.errors import ContextFull, UscdError
 
 try:
     import torch
@@ -45,6 +46,8 @@ def _byte_decoder() -> dict[str, int]:
 
 class TransformersBackend:
     name = "transformers"
+    # one sequence per forward pass; rows are always fresh copies (batched HF is issue #17)
+    capabilities = Capabilities(multi_sequence=False, views=False)
 
     def __init__(
         self,
@@ -131,6 +134,12 @@ class TransformersBackend:
     def sequence(self) -> TransformersSequence:
         return TransformersSequence(self)
 
+    def multi_sequence(self, n_seq: int, n_ctx: int):
+        raise UscdError("the hf backend cannot decode several sequences in one context yet; use --batch 1")
+
+    def release(self, seq: TransformersSequence) -> None:
+        seq.reset()
+
     def describe(self) -> dict:
         return {
             "backend": self.name,
@@ -155,11 +164,12 @@ class TransformersSequence:
         self.tokens: list[int] = []
 
     @torch.inference_mode()
-    def extend(self, tokens: Seq[int]) -> np.ndarray:
+    def extend(self, tokens: Seq[int], *, copy: bool = True) -> np.ndarray:
+        """Append tokens; the logits after the last one (always a fresh array: `copy` is moot here)."""
         if not tokens:
             raise ValueError("extend() needs at least one token")
         if len(self.tokens) + len(tokens) > self.backend.n_ctx:
-            raise UscdError(
+            raise ContextFull(
                 f"the sequence would hold {len(self.tokens) + len(tokens)} tokens, more than the context "
                 f"of {self.backend.n_ctx} (raise --n-ctx or lower --max-new-tokens)"
             )

@@ -15,16 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from uscd.errors import UscdError
+from uscd.engine.backends import Capabilities
+from uscd.errors import ContextFull, UscdError
 
 try:
     import llama_cpp
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise UscdError("the llama.cpp backend needs llama-cpp-python: pip install 'uscd[llama]'") from exc
-
-
-class ContextFull(UscdError):
-    """A sequence would grow past the context size."""
 
 
 _LOG_LOCK = threading.Lock()
@@ -65,6 +62,7 @@ def default_threads() -> int:
 
 class LlamaCppBackend:
     name = "llama.cpp"
+    capabilities = Capabilities(multi_sequence=True, views=True)
 
     def __init__(
         self,
@@ -179,8 +177,6 @@ def _context_params(backend: LlamaCppBackend, n_ctx: int, n_seq: int = 1):
 
 class LlamaSequence:
     """One token sequence in its own llama context (sequence id 0)."""
-
-    supports_views = True  # extend(..., copy=False) returns a view into llama.cpp's logits
 
     def __init__(self, backend: LlamaCppBackend) -> None:
         self.backend = backend

@@ -1,0 +1,53 @@
+"""The decoding engine: one per-sequence state machine (``state``) stepped by two drivers — the
+single stream (``single``) and the batched context (``batched``) — chosen by ``dispatch``, over
+any backend that follows the protocol in ``backends``.
+
+    requests -> prepare (request.py) -> SequenceState (state.py) -> Decoder | BatchedDecoder -> Generation
+"""
+
+from uscd.engine.batched import BatchedBranch, BatchedDecoder, BatchHook
+from uscd.engine.dispatch import (
+    Engine,
+    choose_batch_size,
+    generate_problems,
+    measure_batch_curve,
+    pick_batch_size,
+    resolve_batch,
+)
+from uscd.engine.generation import FINISH_REASONS, Generation, GenerationConfig, TokenTrace
+from uscd.engine.request import Prepared, Request, prepare
+from uscd.engine.single import Branch, Decoder, open_decoder
+from uscd.engine.state import SequenceState, StepHook
+
+__all__ = [
+    "FINISH_REASONS",
+    "BatchHook",
+    "BatchedBranch",
+    "BatchedDecoder",
+    "Branch",
+    "Decoder",
+    "Engine",
+    "Generation",
+    "GenerationConfig",
+    "Prepared",
+    "Request",
+    "SequenceState",
+    "StepHook",
+    "TokenTrace",
+    "choose_batch_size",
+    "generate_problems",
+    "measure_batch_curve",
+    "open_decoder",
+    "open_engine",
+    "pick_batch_size",
+    "prepare",
+    "resolve_batch",
+]
+
+
+def open_engine(
+    model: str | None = None, *, backend: str = "llama", n_ctx: int = 4096, n_threads=None
+) -> Engine:
+    """Load a model (registry name, alias or .gguf path; None = the embedded default) into an Engine."""
+    decoder = open_decoder(model, backend=backend, n_ctx=n_ctx, n_threads=n_threads)
+    return Engine(decoder.backend, decoder)

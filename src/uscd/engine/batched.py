@@ -1,0 +1,364 @@
+"""The batched driver: several requests in ONE llama context, one decode per step.
+
+Each of ``batch_size`` slots holds one request with its sequence ids in a shared context: the
+standard sequence ``stride * slot`` and its auxiliary lanes after it (the lame sequence is
+``stride * slot + 1``). Every ``llama_decode`` carries one token per slot that chose one, the
+prompt of a slot that was just (re)filled, and the catch-up tokens of auxiliary lanes whose step
+needs them. The decisions themselves are ``SequenceState``'s, exactly as in the single stream.
+
+Lazy sync across a batch: whether a step needs the auxiliary logits is known only once that step's
+standard logits exist, and they come out of the same decode that would have to carry the catch-up.
+So a slot that needs them *waits one decode*: it keeps its standard row, its catch-up (``pending``
+tokens, or the whole auxiliary prompt on first need, after the shared prefix is copied with
+``llama_memory_seq_cp``) rides in the next decode with the other slots' tokens, and it decides
+then. While a slot's steps keep needing them (``hot``), its chosen token is fed to the lanes
+together with the standard one, so consecutive uncertain steps do not wait. Both are exact: the
+auxiliary logits are always conditioned on the same generated prefix as the standard ones.
+Batched kernels change logits in the last digits, so outputs can differ from the single-stream
+path at near-ties (tests/test_batched_model.py counts that).
+
+When a request finishes its slot is refilled with the next one (continuous batching).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+from uscd.engine.generation import Generation
+from uscd.engine.prefix import holder, shared_for_start
+from uscd.engine.request import Prepared, Request, as_request, prepare
+from uscd.engine.state import AuxLane, SequenceState
+from uscd.errors import ContextFull, UscdError
+from uscd.methods import StdView, Step
+
+# (request index, step index, standard view, aux logits or None, rule output, token); the arrays
+# are only valid during the call (they may be views into llama.cpp's buffers)
+BatchHook = Callable[[int, int, StdView, "np.ndarray | None", Step, int], None]
+PREFETCH_POLICIES = ("hot", "always", "never")
+
+
+class _Slot:
+    """One request in flight: its sequence ids, what it feeds the next decode, and its state."""
+
+    def __init__(self, slot: int, stride: int, index: int, state: SequenceState) -> None:
+        self.std_seq = stride * slot
+        self.lane_seq = {lane.name: stride * slot + 1 + k for k, lane in enumerate(state.aux)}
+        self.index = index
+        self.state = state
+        self.t0 = time.perf_counter()
+        self.feeds: dict[int, list[int]] = {}  # seq id -> tokens for the next decode
+        self.hot = False  # the last step needed the aux logits: feed the lanes along
+        self.prefilled = False
+        self.waiting = False  # for a sibling's decode of the same prompt, to take its cache
+        self.error: UscdError | None = None  # set when the request fails on its own
+
+    @property
+    def prompt_tokens(self) -> list[int]:
+        return self.state.prompt_tokens
+
+    def seqs(self) -> list[int]:
+        return [self.std_seq, *self.lane_seq.values()]
+
+
+class BatchedDecoder:
+    """Generates many requests at once, `batch_size` requests per llama context."""
+
+    def __init__(
+        self, backend, batch_size: int, *, prefetch_lame: bool | str = "hot", branches: int = 0
+    ) -> None:
+        """prefetch_lame: once a request's aux lanes exist, when to feed them each chosen token in
+        the same decode as the standard sequence: "hot" (True) after a step that needed them,
+        "always" (no slot ever waits again, each token costs more batch rows), "never" (False:
+        strictly lazy, a slot waits one decode whenever it needs them).
+        branches: scratch sequences per slot for ``fork`` (0: none, the context is as small as can be)."""
+        if batch_size < 1:
+            raise UscdError(f"the batch size must be at least 1, got {batch_size}")
+        if not backend.capabilities.multi_sequence:
+            raise UscdError(f"the {backend.name} backend cannot decode several sequences in one context")
+        policy = {True: "hot", False: "never"}.get(prefetch_lame, prefetch_lame)  # type: ignore[call-overload]
+        if policy not in PREFETCH_POLICIES:
+            raise UscdError(f"prefetch_lame must be hot, always or never, got {prefetch_lame!r}")
+        self.backend = backend
+        self.batch_size = batch_size
+        self.prefetch_lame = policy
+        self.branches = branches
+        self._ctx = None
+        self._slots: list[_Slot | None] = []
+        self._round: dict[int, np.ndarray | None] = {}
+
+    # -- the shared context --------------------------------------------------------------------
+
+    def _context(self, cells: int, stride: int):
+        cells = -(-cells // 256) * 256
+        n_seq = stride * self.batch_size + self.branches * self.batch_size
+        if self._ctx is None or self._ctx.n_ctx < cells or self._ctx.n_seq != n_seq:
+            if self._ctx is not None:
+                self.backend.release(self._ctx)
+            self._ctx = self.backend.multi_sequence(n_seq, cells)
+        else:
+            self._ctx.clear()
+        return self._ctx
+
+    def _cells_needed(self, prepared: list[Prepared]) -> int:
+        """KV cells for the `batch_size` hungriest requests at once (a shared prefix is not counted
+        twice by llama.cpp, but it is here: the bound stays safe)."""
+        needs = []
+        for p in prepared:
+            new = p.request.config.max_new_tokens
+            n = len(p.prompt_tokens) + new + sum(len(t) + new for t in p.aux_tokens.values())
+            needs.append(min(n, 2 * self.backend.n_ctx))
+        needs.sort(reverse=True)
+        # a quarter more for fragmentation: slots are freed and refilled at different times
+        return max(sum(needs[: self.batch_size]) * 5 // 4, 256) + 64
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self.backend.release(self._ctx)
+            self._ctx = None
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def generate_many(
+        self, requests: Iterable[Request | tuple], hook: BatchHook | None = None
+    ) -> Iterator[tuple[int, Generation | UscdError]]:
+        """Yield (request index, Generation) as requests finish, in completion order.
+
+        A request that fails on its own (empty prompt, prompt longer than the context, context
+        full while generating) yields (index, UscdError) instead; the others go on.
+        """
+        queue: list[tuple[int, Prepared | UscdError]] = []
+        for index, item in enumerate(requests):
+            try:
+                queue.append((index, prepare(self.backend, as_request(item))))
+            except UscdError as exc:
+                queue.append((index, exc))
+        if not queue:
+            return
+        ok = [p for _, p in queue if not isinstance(p, UscdError)]
+        stride = max([2, *(1 + len(p.aux_tokens) for p in ok)])
+        ctx = self._context(self._cells_needed(ok), stride)
+        self._slots = [None] * self.batch_size
+        pending = iter(queue)
+        yield from self._refill(pending, ctx, stride, hook)
+        while any(slot is not None for slot in self._slots):
+            for slot in self._decode_round(ctx):
+                self._slots[self._slots.index(slot)] = None
+                yield slot.index, slot.error or self._finish(slot)
+            yield from self._refill(pending, ctx, stride, hook)
+
+    def _refill(self, pending, ctx, stride: int, hook) -> Iterator[tuple[int, UscdError]]:
+        slots = self._slots
+        for s in range(self.batch_size):
+            while slots[s] is None:
+                nxt = next(pending, None)
+                if nxt is None:
+                    return
+                index, prepared = nxt
+                if isinstance(prepared, UscdError):
+                    yield index, prepared
+                    continue
+                state_hook = None if hook is None else _bind(hook, index)
+                slots[s] = slot = _Slot(s, stride, index, SequenceState(prepared, self.backend, state_hook))
+                slot.waiting = slot.state.config.share_prefix and _being_prefilled(ctx, slots, slot)
+                if not slot.waiting:
+                    self._take_prompt(slot, ctx)
+
+    def _decode_round(self, ctx) -> list[_Slot]:
+        """One decode for every slot's feeds; each slot then decides if it can. The finished slots."""
+        active = [slot for slot in self._slots if slot is not None]
+        items = [(slot, seq) for slot in active for seq in slot.seqs()]
+        fed = [(seq, slot.feeds[seq], True) for slot, seq in items if slot.feeds.get(seq)]
+        t0 = time.perf_counter()
+        rows = iter(ctx.decode(fed))
+        dt = time.perf_counter() - t0
+        self._round = by_seq = {seq: next(rows) for slot, seq in items if slot.feeds.get(seq)}
+        done = []
+        for slot in active:
+            if slot.waiting:  # its prompt's cache is in a sibling sequence now
+                slot.waiting = False
+                self._take_prompt(slot, ctx)
+                continue
+            got = {seq: by_seq.get(seq) for seq in slot.seqs()}
+            slot.feeds = {}
+            self._receive(slot, got, dt)
+            if self._advance(slot, ctx):
+                done.append(slot)
+        return done
+
+    def _receive(self, slot: _Slot, got: dict, dt: float) -> None:
+        st = slot.state
+        std_row = got[slot.std_seq]
+        if not slot.prefilled and std_row is not None:
+            slot.prefilled = True
+            st.out.prefill_s = dt
+        for lane in st.aux:
+            row = got[slot.lane_seq[lane.name]]
+            # a fresh std row invalidates what the lanes held (unless they were fed along with it)
+            if std_row is not None or row is not None:
+                lane.logits = row
+        if std_row is not None:
+            st.observe(std_row)
+
+    def _advance(self, slot: _Slot, ctx) -> bool:
+        """Decide the slot's step if it can; schedule its next feeds. True when it is done."""
+        st = slot.state
+        need = st.aux_needed()
+        if need and any(lane.logits is None for lane in st.aux):
+            try:
+                self._schedule_catch_up(slot, ctx)
+            except ContextFull as exc:
+                slot.error = exc
+                return True
+            st.view.logits = st.view.logits.copy()  # type: ignore[union-attr]  # outlives the next decode
+            return False
+        if st.accept(st.decide(st.aux_rows(need))):
+            return True
+        for lane in st.aux:
+            lane.logits = None
+        token = st.generated[-1]
+        try:
+            _check_room(self.backend, ctx, slot.std_seq, 1)
+            slot.feeds[slot.std_seq] = [token]
+            if st.aux and any(lane.started for lane in st.aux):
+                policy = self.prefetch_lame
+                slot.hot = st.eager or policy == "always" or (policy == "hot" and need)
+                if slot.hot:
+                    self._feed_lanes(slot, ctx)
+        except ContextFull as exc:
+            slot.error = exc
+            return True
+        return False
+
+    def _take_prompt(self, slot: _Slot, ctx) -> None:
+        """Start a refilled slot's standard sequence, reusing the cache of a sequence that already
+        holds the same prompt (the other samples of a problem when n > 1)."""
+        prompt = slot.prompt_tokens
+        src, shared = holder(ctx.tokens, prompt, prompt) if slot.state.config.share_prefix else (None, 0)
+        if src == slot.std_seq:  # this slot's previous request had the same prompt
+            ctx.truncate(src, shared)
+        elif src is not None:
+            ctx.copy_prefix(src, slot.std_seq, shared)
+        else:
+            ctx.remove(slot.std_seq)
+        for seq in slot.lane_seq.values():
+            ctx.remove(seq)
+        slot.feeds = {slot.std_seq: prompt[shared:]}
+        slot.state.out.reused_prompt_tokens = shared
+
+    def _schedule_catch_up(self, slot: _Slot, ctx) -> None:
+        for lane in slot.state.aux:
+            if not lane.started:
+                self._start(slot, lane, ctx)
+        if not any(lane.pending for lane in slot.state.aux):  # pragma: no cover - cannot happen
+            raise UscdError("internal error: a slot waits for its aux logits with nothing to evaluate")
+        self._feed_lanes(slot, ctx)
+
+    def _start(self, slot: _Slot, lane: AuxLane, ctx) -> None:
+        st, seq = slot.state, slot.lane_seq[lane.name]
+        full = lane.prompt_tokens + st.generated
+        src, shared = slot.std_seq, 0
+        if st.config.share_prefix:
+            shared = shared_for_start(ctx.tokens[slot.std_seq], full)
+            other, held = holder(ctx.tokens, lane.prompt_tokens, full)
+            if other is not None and held > shared:  # another sample's lane
+                src, shared = other, held
+        if shared > 0:
+            ctx.copy_prefix(src, seq, shared)
+        else:
+            ctx.remove(seq)
+        st.start(lane, shared)
+
+    def _feed_lanes(self, slot: _Slot, ctx) -> None:
+        for lane in slot.state.aux:
+            if lane.pending:
+                seq = slot.lane_seq[lane.name]
+                _check_room(self.backend, ctx, seq, len(lane.pending))
+                slot.feeds[seq] = slot.state.take_pending(lane)
+
+    def _finish(self, slot: _Slot) -> Generation:
+        out = slot.state.finish()
+        out.decode_s = time.perf_counter() - slot.t0 - out.prefill_s
+        return out
+
+    # -- branching -----------------------------------------------------------------------------
+
+    def fork(self, index: int, n: int | None = None) -> BatchedBranch:
+        """Branch off the standard sequence of in-flight request `index` (its first n tokens) into
+        the slot's scratch sequence; call from a hook. The decode's other rows are copied first, so
+        the branch's own decodes leave them intact."""
+        if self.branches < 1:
+            raise UscdError("this batched decoder has no scratch sequences: create it with branches=1")
+        slot = next((s for s in self._slots if s is not None and s.index == index), None)
+        if slot is None:
+            raise UscdError(f"request {index} is not in flight")
+        self._detach_round()
+        ctx = self._ctx
+        scratch = ctx.n_seq - self.branches * self.batch_size + self._slots.index(slot) * self.branches
+        return BatchedBranch(ctx, scratch, slot.std_seq, len(ctx.tokens[slot.std_seq]) if n is None else n)
+
+    def _detach_round(self) -> None:
+        """Copy every row of the last decode that is still a view into llama.cpp's buffer: the
+        rows not yet handed to their slot, and those the slots hold."""
+        for seq, row in self._round.items():
+            if row is not None and not row.flags.owndata:
+                self._round[seq] = row.copy()
+        for slot in self._slots:
+            if slot is None:
+                continue
+            view = slot.state.view
+            if view is not None and not view.logits.flags.owndata:
+                view.logits = view.logits.copy()
+            for lane in slot.state.aux:
+                if lane.logits is not None and not lane.logits.flags.owndata:
+                    lane.logits = lane.logits.copy()
+
+
+class BatchedBranch:
+    """A scratch sequence in the shared context holding a copy of another's first n tokens (the
+    KV cells are shared by tag, not copied)."""
+
+    def __init__(self, ctx, seq: int, source: int, n: int) -> None:
+        self.ctx, self.seq = ctx, seq
+        ctx.copy_prefix(source, seq, n)
+
+    @property
+    def tokens(self) -> list[int]:
+        return self.ctx.tokens[self.seq]
+
+    def extend(self, tokens: list[int]) -> np.ndarray:
+        (row,) = self.ctx.decode([(self.seq, tokens, True)])
+        return row.copy()
+
+    def drop(self) -> None:
+        self.ctx.remove(self.seq)
+
+
+def _bind(hook: BatchHook, index: int):
+    return lambda step_index, view, aux, step, token: hook(index, step_index, view, aux, step, token)
+
+
+def _check_room(backend, ctx, seq: int, n: int) -> None:
+    have = ctx.length(seq)
+    if have + n > backend.n_ctx:
+        raise ContextFull(
+            f"the sequence would hold {have + n} tokens, more than the context of {backend.n_ctx} "
+            "(raise --n-ctx or lower --max-new-tokens)"
+        )
+
+
+def _being_prefilled(ctx, slots: list, slot: _Slot) -> bool:
+    """Does another slot evaluate this slot's prompt in the next decode? Then wait one decode and
+    take its cache rather than evaluating the same prompt twice in one batch."""
+    if holder(ctx.tokens, slot.prompt_tokens, slot.prompt_tokens)[0] is not None:
+        return False
+    return any(
+        other is not None
+        and other is not slot
+        and not other.waiting
+        and other.feeds.get(other.std_seq)
+        and other.prompt_tokens == slot.prompt_tokens
+        for other in slots
+    )

@@ -1,0 +1,77 @@
+"""A generation request and its preparation: validation, tokenisation and prompt checks, in one
+place for both drivers (and the server)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from uscd.engine.generation import GenerationConfig
+from uscd.errors import UscdError
+from uscd.methods import Rule, Sampler
+
+AuxPrompts = Mapping[str, str] | str | None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation. ``aux_prompts``: the auxiliary prompts by name (``{"lame": ...}``); a plain
+    string is the lame prompt, None is none."""
+
+    prompt: str
+    aux_prompts: AuxPrompts
+    rule: Rule
+    sampler: Sampler = field(default_factory=Sampler)
+    config: GenerationConfig = field(default_factory=GenerationConfig)
+
+    def aux_prompt(self, name: str) -> str | None:
+        aux = self.aux_prompts
+        if aux is None:
+            return None
+        if isinstance(aux, str):
+            return aux if name == "lame" else None
+        return aux.get(name)
+
+
+def as_request(item: Request | tuple) -> Request:
+    return item if isinstance(item, Request) else Request(*item)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request with its token ids: the prompt and each auxiliary prompt the rule reads."""
+
+    request: Request
+    prompt_tokens: list[int]
+    aux_tokens: dict[str, list[int]]
+
+
+def prepare(backend, request: Request) -> Prepared:
+    """Tokenise and check a request; raises UscdError with a one-line reason."""
+    rule = request.rule
+    if not request.prompt.strip():
+        raise UscdError("the prompt is empty")
+    for name in rule.aux:
+        if request.aux_prompt(name) is None:
+            raise UscdError(f"rule {rule.name} needs a {name} prompt")
+    prompt_tokens = backend.tokenize(request.prompt)
+    check_prompt(backend, prompt_tokens, "prompt")
+    aux_tokens = {}
+    for name in rule.aux:
+        text = request.aux_prompt(name)
+        assert text is not None
+        if not text.strip():
+            raise UscdError(f"the {name} prompt is empty")
+        aux_tokens[name] = backend.tokenize(text)
+        check_prompt(backend, aux_tokens[name], f"{name} prompt")
+    return Prepared(request, prompt_tokens, aux_tokens)
+
+
+def check_prompt(backend, tokens: list[int], what: str) -> None:
+    if not tokens:
+        raise UscdError(f"the {what} is empty")
+    if len(tokens) >= backend.n_ctx:
+        raise UscdError(
+            f"the {what} is {len(tokens)} tokens, longer than the context of {backend.n_ctx} tokens "
+            "(raise --n-ctx or shorten the prompt)"
+        )
