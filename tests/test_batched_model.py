@@ -128,13 +128,13 @@ def test_batched_lame_logits_are_aligned(decoder, humaneval_records):
         got = dict(bd.generate_many(requests, hook=hook))
         assert len(captured) >= 6
         for index, i, lame_logits in captured:
-            tokens = backend.tokenize(requests[index].lame_prompt) + got[index].tokens[:i]
+            tokens = backend.tokenize(requests[index].aux_prompt("lame")) + got[index].tokens[:i]
             assert_matches_fresh(backend, fresh, tokens, lame_logits, f"request {index} step {i} (lame)")
             # one token of lag would move them far beyond the tolerance
             if i > 0:
                 fresh.reset()
                 lagging = fresh.extend(
-                    backend.tokenize(requests[index].lame_prompt) + got[index].tokens[: i - 1]
+                    backend.tokenize(requests[index].aux_prompt("lame")) + got[index].tokens[: i - 1]
                 )
                 assert float(np.abs(lagging - lame_logits).max()) > 3 * LOGIT_TOLERANCE
     finally:
@@ -171,6 +171,47 @@ def test_samples_sharing_a_prompt_cache_are_aligned(decoder, humaneval_records):
                 if row is not None:
                     tokens = backend.tokenize(text) + got[index].tokens[:i]
                     assert_matches_fresh(backend, fresh, tokens, row, f"sample {index} step {i}")
+    finally:
+        backend.release(fresh)
+        bd.close()
+
+
+def test_branches_match_a_fresh_prefill_in_both_drivers(decoder, humaneval_records):
+    """A fork (KV copy to a scratch sequence) advanced a few tokens holds exactly prefix + those
+    tokens; in the batched driver, forking from a hook leaves every other row of the decode intact."""
+    backend = decoder.backend
+    recs = humaneval_records[13:16]
+    cfg = GenerationConfig(max_new_tokens=32, stop=STOPS)
+    rule = make_rule("uscd")
+    fresh = backend.sequence()
+    decoder.generate(recs[0]["prompt"], lame_of(recs[0]["prompt"]), rule, Sampler(), cfg)
+    held = list(decoder.std.tokens)
+    branch = decoder.fork(len(held) - 4)
+    row = branch.extend(held[-4:-2])
+    branch.drop()
+    assert_matches_fresh(backend, fresh, held[:-2], row, "single-stream branch")
+
+    bd = BatchedDecoder(backend, 3, branches=1)
+    looked, seen = [], []
+
+    def hook(index, i, view, lame, step, token):
+        if i in (3, 4, 10, 11):
+            seen.append((index, i, np.array(view.logits)))
+        if i in (3, 10):
+            fork = bd.fork(index)
+            ahead = [*fork.tokens, token, token]
+            looked.append((ahead, fork.extend([token, token])))
+            fork.drop()
+
+    requests = [Request(r["prompt"], lame_of(r["prompt"]), rule, Sampler(), cfg) for r in recs]
+    try:
+        got = dict(bd.generate_many(requests, hook=hook))
+        assert len(looked) >= 4 and len(seen) >= 8
+        for ahead, row in looked:
+            assert_matches_fresh(backend, fresh, ahead, row, "batched branch")
+        for index, i, row in seen:
+            tokens = backend.tokenize(requests[index].prompt) + got[index].tokens[:i]
+            assert_matches_fresh(backend, fresh, tokens, row, f"request {index} step {i} next to a fork")
     finally:
         backend.release(fresh)
         bd.close()

@@ -95,7 +95,7 @@ def test_batched_seq_cp_prefix_matches_a_fresh_prefill(decoder, humaneval_record
             assert gen.shared_prefix_tokens > 0
             i, lame_logits = firsts[index]
             fresh.reset()
-            reference = fresh.extend(backend.tokenize(requests[index].lame_prompt) + gen.tokens[:i])
+            reference = fresh.extend(backend.tokenize(requests[index].aux_prompt("lame")) + gen.tokens[:i])
             diff = float(np.abs(reference - lame_logits).max())
             assert diff <= LOGIT_TOLERANCE, f"{rec['task_id']}: batched lame logits differ by {diff:.3f}"
     finally:
