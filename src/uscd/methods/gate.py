@@ -126,3 +126,14 @@ class Gate:
             f"gate {self.measure} threshold {self.threshold:g} can {state} fire for a vocabulary of "
             f"{vocab_size:,} ({self.measure} lies in [{lo:.6g}, {hi:.6g}]): this is {consequence}"
         )
+
+
+class Gated:
+    """Mixin of the rules that contrast only on uncertain steps: their `_gate`, set at construction."""
+
+    @property
+    def gate(self) -> Gate:
+        return self._gate  # type: ignore[attr-defined]
+
+    def gate_warning(self, vocab_size: int) -> str | None:
+        return self.gate.warning(vocab_size)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uscd.methods.gate import PAPER_STD_THRESHOLD, Gate
+from uscd.methods.gate import PAPER_STD_THRESHOLD, Gate, Gated
 from uscd.methods.rule import Rule, check, finite
 from uscd.methods.view import Scores, StdView, Step, dense_scores, logsumexp, usable_lame
 
@@ -30,7 +30,7 @@ def official_scores(
 
 
 @dataclass(frozen=True)
-class UscdOfficial(Rule):
+class UscdOfficial(Gated, Rule):
     """The authors' released code: raw std(p) gate, mean-relative filter, log(p_std - w * p_lame)."""
 
     threshold: float = PAPER_STD_THRESHOLD
@@ -49,13 +49,6 @@ class UscdOfficial(Rule):
             f"filter must be a finite number >= 0, got {self.filter_num}",
         )
         object.__setattr__(self, "_gate", Gate("std", self.threshold))
-
-    @property
-    def gate(self) -> Gate:
-        return self._gate  # type: ignore[attr-defined]
-
-    def gate_warning(self, vocab_size: int) -> str | None:
-        return self.gate.warning(vocab_size)
 
     def needs_aux(self, std: StdView) -> bool:
         return self.gate.is_uncertain(std.uncertainty("std"))

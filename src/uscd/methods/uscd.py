@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from uscd.methods.cd import Contrast
-from uscd.methods.gate import PAPER_STD_NORM_THRESHOLD, Gate
+from uscd.methods.gate import PAPER_STD_NORM_THRESHOLD, Gate, Gated
 from uscd.methods.view import StdView, Step, dense_scores
 
 
 @dataclass(frozen=True)
-class Uscd(Contrast):
+class Uscd(Gated, Contrast):
     """The paper's rule: contrast only when the standard distribution is uncertain."""
 
     measure: str = "std-norm"
@@ -22,13 +22,6 @@ class Uscd(Contrast):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "_gate", Gate(self.measure, self.threshold))
-
-    @property
-    def gate(self) -> Gate:
-        return self._gate  # type: ignore[attr-defined]
-
-    def gate_warning(self, vocab_size: int) -> str | None:
-        return self.gate.warning(vocab_size)
 
     def needs_aux(self, std: StdView) -> bool:
         return self.gate.is_uncertain(std.uncertainty(self.measure)) and super().needs_aux(std)
