@@ -15,14 +15,8 @@ import pytest
 
 from uscd.cli import main
 from uscd.errors import UscdError
-from uscd.metrics import mcnemar_exact, paired_bootstrap
-from uscd.report import (
-    build_report,
-    clopper_pearson,
-    mcnemar_difference_ci,
-    render_stdout,
-    write_report,
-)
+from uscd.metrics import clopper_pearson, mcnemar_difference_ci, mcnemar_exact, paired_bootstrap
+from uscd.report import build_report, render_stdout, write_report
 from uscd.runs import RESULTS, SAMPLES, TRACES, RunFolder
 from uscd.summary import summarize
 
@@ -402,7 +396,7 @@ def test_trace_figure_picks_the_flipped_samples(pair):
 
 
 def test_readable_token_text():
-    from uscd.plots import change_label, readable
+    from uscd.report.plots import change_label, readable
 
     assert readable("\n") == "'\\n'" and readable(" return") == "' return'"
     assert readable("中") is None and readable("") is None
@@ -410,7 +404,7 @@ def test_readable_token_text():
 
 
 def test_trace_figure_survives_odd_token_text():
-    from uscd.plots import render
+    from uscd.report.plots import render
     from uscd.report import PlotSpec, TraceCase
 
     case = TraceCase("T/0 $x$", [0.5, None, 0.7], [True, False, True], [(0, "$a$", "中"), (1, "$b", "_")], 2)
