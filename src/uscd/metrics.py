@@ -168,6 +168,24 @@ def _bisect(below: Callable[[float], bool]) -> float:
     return (lo + hi) / 2
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order (family-wise error rate control).
+
+    The i-th smallest of m p-values is multiplied by m - i + 1, a running maximum keeps the order,
+    and 1 caps it: a test is rejected at family-wise level alpha when its adjusted value is below
+    alpha. Valid whatever the dependence between the tests.
+    """
+    if any(not 0.0 <= p <= 1.0 for p in p_values):
+        raise ValueError(f"p-values must lie in [0, 1], got {list(p_values)}")
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda j: p_values[j])):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def paired_bootstrap(
     baseline: Sequence[tuple[int, int]],
     candidate: Sequence[tuple[int, int]],
