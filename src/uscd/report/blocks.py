@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from uscd.report.data import BOOTSTRAP_SEED, STATUSES
+from uscd.report.data import BOOTSTRAP_SEED, EXTRA_OUTCOMES, STATUSES
 from uscd.report.loader import slug
 from uscd.report.text import ci_pts, ci_text, fmt_p, p_text, pct, signed_pts
 
@@ -44,13 +44,23 @@ class Image:
     alt: str
 
 
-Block = Heading | Paragraph | BulletList | Table | Image
+@dataclass(frozen=True)
+class Alert:
+    """Something that makes numbers untrustworthy, shown where no reader can miss it."""
+
+    kind: ClassVar[str] = "warning"
+    text: str
+
+
+Block = Heading | Paragraph | BulletList | Table | Image | Alert
 Column = tuple[str, Callable[[dict], str]]
 
 
 def blocks(data: dict) -> list[Block]:
     out: list[Block] = [Heading(1, "uscd report")]
+    out += [Alert(text) for text in data["warnings"]]
     out.append(Paragraph(method_sentence(data)))
+    out.extend(verdict_blocks(data))
     for group in data["groups"]:
         out.extend(group_blocks(group, data["baseline"]))
     for grid in data.get("calibration_grid", []):
@@ -69,6 +79,25 @@ def method_sentence(data: dict) -> str:
     )
 
 
+def verdict_blocks(data: dict) -> list[Block]:
+    if not data["method_verdicts"]:
+        return []
+    holm = data["holm"]
+    family = f"{holm['tests']} paired test{'s' if holm['tests'] != 1 else ''}"
+    scope = "every paired test of pass@1"
+    if holm["base_plus_tests"]:
+        scope += f" (the {holm['base_plus_tests']} HumanEval+/MBPP+ base and plus tests included)"
+    return [
+        Heading(2, f"Verdicts after Holm correction ({family})"),
+        Paragraph(
+            f"Holm's step-down correction over {scope} against `{data['baseline']}` in this report, all "
+            f"groups together, at family-wise alpha = {holm['alpha']}: one line per method, where it is "
+            "significantly better or worse than the baseline after the correction."
+        ),
+        BulletList([f"{v['label']}: {v['verdict']}" for v in data["method_verdicts"]]),
+    ]
+
+
 def group_blocks(group: dict, baseline: str) -> list[Block]:
     runs = group["runs"]
     shas = sorted({str(r["dataset_sha256"])[:12] for r in runs})
@@ -78,12 +107,16 @@ def group_blocks(group: dict, baseline: str) -> list[Block]:
             f"Dataset sha256 {', '.join(f'`{s}`' for s in shas)}; model sha256 "
             f"`{str(group['model_sha256'])[:12]}`; {len(runs)} run(s)."
         ),
+    ]
+    out += [Alert(f"{r['name']}: {flag}") for r in runs for flag in r.get("environment_flags", [])]
+    out += [
         Heading(3, "Methods"),
-        table(METHOD_COLUMNS, runs),
+        table(method_columns(runs), runs),
         Image(f"pass1_{group['id']}.png", f"pass@1 by method, {group['task']}"),
     ]
     if group["comparisons"]:
         out += [Heading(3, f"Versus {baseline}"), comparison_table(group["comparisons"])]
+        out.extend(outcome_tables(group["comparisons"], baseline))
         for comp in group["comparisons"]:
             out.extend(comparison_blocks(comp, group))
     out += [Heading(3, "Runs"), table(RUN_COLUMNS, runs)]
@@ -113,11 +146,15 @@ COMPARISON_COLUMNS: tuple[Column, ...] = (
     ("95% CI", lambda c: ci_pts(c["difference_ci95"])),
     ("test", lambda c: c["test"]),
     ("p", lambda c: p_text(c["p_value"])),
+    ("p (Holm)", lambda c: p_text(c["p_holm"])),
     ("changed", lambda c: "–" if c.get("changed_completions") is None else str(c["changed_completions"])),
     ("fail→pass", lambda c: str(len(c["fail_to_pass"]))),
     ("pass→fail", lambda c: str(len(c["pass_to_fail"]))),
     ("verdict", lambda c: c["verdict"]),
 )
+
+# the base/plus tests of the same runs: "changed" (the completions) would only repeat the main table
+OUTCOME_COLUMNS: tuple[Column, ...] = tuple(c for c in COMPARISON_COLUMNS if c[0] != "changed")
 
 GRID_COLUMNS: tuple[Column, ...] = (
     ("setting", lambda p: p["label"]),
@@ -134,6 +171,31 @@ RUN_COLUMNS: tuple[Column, ...] = (
     ("config_hash", lambda r: f"`{r['config_hash']}`"),
     ("path", lambda r: f"`{r['path']}`"),
 )
+
+
+def method_columns(runs: list[dict]) -> tuple[Column, ...]:
+    """The methods table; HumanEval+/MBPP+ runs add base and plus pass@1 beside pass@1."""
+    extra = tuple(outcome_column(n) for n in EXTRA_OUTCOMES if any(n in r for r in runs))
+    at = [name for name, _ in METHOD_COLUMNS].index("95% CI") + 1
+    return METHOD_COLUMNS[:at] + extra + METHOD_COLUMNS[at:]
+
+
+def outcome_column(name: str) -> Column:
+    def cell(run: dict) -> str:
+        stats = run.get(name)
+        return "–" if stats is None else f"{pct(stats['pass@1'])} {ci_text(stats['pass@1_ci95'])}"
+
+    return (f"{name} pass@1 (95% CI)", cell)
+
+
+def outcome_tables(comps: list[dict], baseline: str) -> list[Block]:
+    """One table per extra outcome (base, plus tests) the paired runs carry."""
+    out: list[Block] = []
+    for name in EXTRA_OUTCOMES:
+        rows = [c[name] | {"method": c["method"]} for c in comps if c.get(name, {}).get("paired")]
+        if rows:
+            out += [Heading(4, f"Versus {baseline}, {name} tests"), table(OUTCOME_COLUMNS, rows)]
+    return out
 
 
 def table(columns: tuple[Column, ...], items: list[dict]) -> Table:

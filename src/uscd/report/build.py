@@ -17,6 +17,7 @@ from uscd.report.data import ALPHA, FORMAT_VERSION, Group, PlotSpec, Report, Run
 from uscd.report.loader import group_runs, load_runs
 from uscd.report.run_stats import run_stats
 from uscd.report.traces import trace_plots
+from uscd.report.verdicts import apply_holm
 
 
 def build_report(
@@ -38,6 +39,8 @@ def build_report(
         "alpha": ALPHA,
         "groups": [group_data(g, baseline, plots) for g in groups],
     }
+    data |= apply_holm(data["groups"], baseline)
+    data["warnings"] = environment_warnings(groups)
     if calibration_grid is not None:
         data["calibration_grid"] = calibration_data(Path(calibration_grid), plots)
     data["notes"] = notes(runs, groups)
@@ -67,6 +70,16 @@ def pass1_points(stats: list[dict], baseline: str) -> list[dict]:
         {"name": s["name"], "pass@1": s["pass@1"], "ci": s["pass@1_ci95"], "baseline": s["label"] == baseline}
         for s in stats
         if s["pass@1"] is not None
+    ]
+
+
+def environment_warnings(groups: list[Group]) -> list[str]:
+    """Runs whose numbers measure the machine more than the method (e.g. a missing compiler)."""
+    return [
+        f"{group.task} · {group.model} · {run.name}: {flag}"
+        for group in groups
+        for run in group.runs
+        for flag in run.environment_flags
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from uscd.metrics import mcnemar_difference_ci, mcnemar_exact, paired_bootstrap
-from uscd.report.data import ALPHA, BOOTSTRAP_SEED, Group, Run, r6
+from uscd.report.data import ALPHA, BOOTSTRAP_SEED, EXTRA_OUTCOMES, Group, Run, r6
 from uscd.report.loader import natural_key
 from uscd.report.text import fmt_p
 
@@ -65,15 +65,46 @@ def compare(base: Run, cand: Run) -> dict:
     b_counts = [base.counts[t] for t in shared]
     c_counts = [cand.counts[t] for t in shared]
     single = all(n == 1 for n, _ in b_counts + c_counts)
-    out |= {"paired": True, "reason": ""}
-    out |= mcnemar_part(b_counts, c_counts) if single else bootstrap_part(b_counts, c_counts)
+    out |= {"paired": True, "reason": ""} | paired_test(shared, b_counts, c_counts)
     if all(n >= 10 for n, _ in b_counts + c_counts):
         out["pass@10"] = pass_at_10_part(b_counts, c_counts)
+    out["changed_completions"] = changed_completions(base, cand, shared) if single else None
+    out["verdict"] = verdict(out["difference"], out["p_value"], base.name)
+    for name in extra_tests(base, cand):
+        out[name] = compare_outcome(base.extra_counts[name], cand.extra_counts[name], base.name)
+        # the base tests are often what `status` scored: the same test twice is one test to correct for
+        out[name]["repeats_main_test"] = (base.extra_counts[name], cand.extra_counts[name]) == (
+            base.counts,
+            cand.counts,
+        )
+    return out
+
+
+def paired_test(shared: list[str], b_counts: Counts, c_counts: Counts) -> dict:
+    """The test, the difference and its CI, the pass rates and the flipped problems of one pairing."""
+    single = all(n == 1 for n, _ in b_counts + c_counts)
+    out = mcnemar_part(b_counts, c_counts) if single else bootstrap_part(b_counts, c_counts)
     out["baseline_pass@1"] = r6(sum(c / n for n, c in b_counts) / len(shared))
     out["candidate_pass@1"] = r6(sum(c / n for n, c in c_counts) / len(shared))
     out["fail_to_pass"], out["pass_to_fail"] = flips(shared, b_counts, c_counts)
-    out["changed_completions"] = changed_completions(base, cand, shared) if single else None
-    out["verdict"] = verdict(out["difference"], out["p_value"], base.name)
+    return out
+
+
+def extra_tests(base: Run, cand: Run) -> list[str]:
+    """The extra outcomes (base, plus tests) both runs carry."""
+    return [n for n in EXTRA_OUTCOMES if n in base.extra_counts and n in cand.extra_counts]
+
+
+def compare_outcome(
+    base: dict[str, tuple[int, int]], cand: dict[str, tuple[int, int]], baseline: str
+) -> dict:
+    """The same paired test by another outcome of the same runs (HumanEval+/MBPP+ base or plus tests)."""
+    shared = sorted(set(base) & set(cand), key=natural_key)
+    if not shared:
+        return {"paired": False, "problems_paired": 0, "reason": "no problem was scored by both runs"}
+    out = {"paired": True, "problems_paired": len(shared)}
+    out |= paired_test(shared, [base[t] for t in shared], [cand[t] for t in shared])
+    out["verdict"] = verdict(out["difference"], out["p_value"], baseline)
     return out
 
 

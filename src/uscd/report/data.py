@@ -16,6 +16,9 @@ ALPHA = 0.05
 BOOTSTRAP_SEED = 0
 TRACE_CASES = 3  # problems per direction (fixed / broken) in the uncertainty-trace figures
 STATUSES = ("pass", "fail", "timeout", "error")
+# results rows of HumanEval+/MBPP+ runs also say whether the base tests and the plus (base and
+# extra) tests passed: `base_passed`, `plus_passed`
+EXTRA_OUTCOMES = ("base", "plus")
 FORMATS = ("md", "json", "html")
 
 
@@ -32,6 +35,10 @@ class Run:
     results: list[dict]
     summary: dict
     counts: dict[str, tuple[int, int]]
+    # "base"/"plus" -> task_id -> (samples, passed), for the outcomes the results rows carry
+    extra_counts: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    # what the run's summary says went wrong in its environment (e.g. most programs did not compile)
+    environment_flags: list[str] = field(default_factory=list)
     name: str = ""
     _passed: dict[tuple[str, int], bool] = field(default_factory=dict, repr=False)
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 from uscd.errors import UscdError
-from uscd.report.data import Group, Run
-from uscd.runs import RunFolder, find_run_folders
-from uscd.summary import per_problem_counts, summarize
+from uscd.report.data import EXTRA_OUTCOMES, Group, Run
+from uscd.runs import SUMMARY, RunFolder, find_run_folders
+from uscd.summary import per_problem_counts, summarize, unique
 
 
 def load_run(folder: RunFolder) -> Run:
@@ -20,7 +22,49 @@ def load_run(folder: RunFolder) -> Run:
     if not results:
         raise UscdError(f"{folder.path}: not evaluated: run `uscd evaluate {folder.path}`")
     summary = summarize(config, samples, results)
-    return Run(folder, config, samples, results, summary, per_problem_counts(results))
+    extra = {name: counts for name in EXTRA_OUTCOMES if (counts := outcome_counts(results, f"{name}_passed"))}
+    flags = environment_flags(read_summary(folder), summary)
+    return Run(folder, config, samples, results, summary, per_problem_counts(results), extra, flags)
+
+
+def outcome_counts(results: list[dict], key: str) -> dict[str, tuple[int, int]]:
+    """task_id -> (samples, passed) by one boolean field of the results rows (rows without it skipped)."""
+    n: dict[str, int] = defaultdict(int)
+    c: dict[str, int] = defaultdict(int)
+    for r in unique(results):
+        if key in r:
+            n[r["task_id"]] += 1
+            c[r["task_id"]] += bool(r[key])
+    return {t: (n[t], c[t]) for t in n}
+
+
+def read_summary(folder: RunFolder) -> dict:
+    """The run's summary.json as `uscd eval` wrote it ({} when there is none)."""
+    path = folder.path / SUMMARY
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise UscdError(f"{path} is corrupt; rewrite it with `uscd evaluate {folder.path}`") from None
+    return data if isinstance(data, dict) else {}
+
+
+def environment_flags(*summaries: dict) -> list[str]:
+    """The `environment_flags` of summary.json and of the recomputed summary, each once, in order."""
+    flags: list[str] = []
+    for summary in summaries:
+        for flag in summary.get("environment_flags") or []:
+            if (text := flag_text(flag)) not in flags:
+                flags.append(text)
+    return flags
+
+
+def flag_text(flag: Any) -> str:
+    """A flag is a sentence, or an object with a `message` (other fields are spelled out otherwise)."""
+    if isinstance(flag, dict):
+        return str(flag.get("message") or "; ".join(f"{k}: {v}" for k, v in sorted(flag.items())))
+    return str(flag)
 
 
 def load_runs(paths: list[Path]) -> list[Run]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uscd.report.blocks import Block, BulletList, Heading, Image, Paragraph, Table, blocks
+from uscd.report.blocks import Alert, Block, BulletList, Heading, Image, Paragraph, Table, blocks
 
 
 def to_markdown(data: dict, images: set[str] | None = None) -> str:
@@ -21,6 +21,8 @@ def md_block(block: Block, images: set[str]) -> str | None:
             return "\n".join(f"- {item}" for item in items)
         case Table(head, rows):
             return md_table(head, rows)
+        case Alert(text):
+            return f"> **Warning:** {text}"
         case Image(name, alt) if name in images:
             return f"![{alt}]({name})"
     return None

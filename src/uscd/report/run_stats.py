@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from uscd.metrics import pass_at_1_ci
 from uscd.report.data import STATUSES, Run, r6
 
 
 def run_stats(run: Run) -> dict:
+    """The run's row; `base`/`plus` and `environment_flags` appear only for runs that have them."""
+    out = settings_and_stats(run)
+    for name, counts in run.extra_counts.items():
+        out[name] = outcome_stats(counts)
+    if run.environment_flags:
+        out["environment_flags"] = list(run.environment_flags)
+    return out
+
+
+def outcome_stats(counts: dict[str, tuple[int, int]]) -> dict:
+    """pass@1 and its 95% CI by one outcome (base or plus tests), as `uscd.summary` computes pass@1."""
+    ordered = [counts[t] for t in sorted(counts)]
+    ci = pass_at_1_ci(ordered)
+    return {
+        "problems": len(ordered),
+        "passed": sum(c for _, c in ordered),
+        "pass@1": r6(ci.estimate),
+        "pass@1_ci95": [r6(ci.lo), r6(ci.hi)],
+    }
+
+
+def settings_and_stats(run: Run) -> dict:
     s, gen = run.summary, run.summary.get("generation", {})
     per_problem = [n for n, _ in run.counts.values()]
     statuses = {k: s["statuses"].get(k, 0) for k in STATUSES} | dict(sorted(s["statuses"].items()))
