@@ -70,14 +70,7 @@ def compare(base: Run, cand: Run) -> dict:
         out["pass@10"] = pass_at_10_part(b_counts, c_counts)
     out["changed_completions"] = changed_completions(base, cand, shared) if single else None
     out["verdict"] = verdict(out["difference"], out["p_value"], base.name)
-    for name in extra_tests(base, cand):
-        out[name] = compare_outcome(base.extra_counts[name], cand.extra_counts[name], base.name)
-        # the base tests are often what `status` scored: the same test twice is one test to correct for
-        out[name]["repeats_main_test"] = (base.extra_counts[name], cand.extra_counts[name]) == (
-            base.counts,
-            cand.counts,
-        )
-    return out
+    return out | outcome_comparisons(base, cand)
 
 
 def paired_test(shared: list[str], b_counts: Counts, c_counts: Counts) -> dict:
@@ -90,9 +83,15 @@ def paired_test(shared: list[str], b_counts: Counts, c_counts: Counts) -> dict:
     return out
 
 
-def extra_tests(base: Run, cand: Run) -> list[str]:
-    """The extra outcomes (base, plus tests) both runs carry."""
-    return [n for n in EXTRA_OUTCOMES if n in base.extra_counts and n in cand.extra_counts]
+def outcome_comparisons(base: Run, cand: Run) -> dict[str, dict]:
+    """The paired test by each extra outcome (base, plus tests) that both runs carry."""
+    out = {}
+    for name in (n for n in EXTRA_OUTCOMES if n in base.extra_counts and n in cand.extra_counts):
+        b, c = base.extra_counts[name], cand.extra_counts[name]
+        out[name] = compare_outcome(b, c, base.name)
+        # the base tests are often what `status` scored: the same test twice is one test to correct for
+        out[name]["repeats_main_test"] = (b, c) == (base.counts, cand.counts)
+    return out
 
 
 def compare_outcome(
