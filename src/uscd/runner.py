@@ -281,6 +281,7 @@ def result_record(task_id: str, index: int, res) -> dict:
         "level": res.level,
         "exit_code": res.exit_code,
         "stderr_tail": res.stderr_tail[-600:],
+        **({"phase": res.phase} if res.phase != "run" else {}),
     }
 
 
@@ -352,11 +353,11 @@ def execute_one(problem: Problem, completion: str, settings: EvalSettings, level
 
 
 def check_executable(problems: list[Problem]) -> None:
-    languages = sorted({p.language for p in problems if p.language != "python"})
-    if languages:
-        raise UscdError(
-            f"execution supports Python only; this task is {', '.join(languages)}: use --generation-only"
-        )
+    """Every language of `problems` can run here; else one line naming what to install (uscd doctor)."""
+    from uscd.execution import languages
+
+    for language in sorted({p.language for p in problems if p.language != "python"}):
+        languages.require(language)
 
 
 def load_tasks(settings: EvalSettings) -> dict[str, Task]:
