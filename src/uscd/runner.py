@@ -538,7 +538,9 @@ def evaluate_folder(
         task_bar = bar.add(f"evaluate {config['method']['label']}", len(pending), 0)
         passed = executed = 0
         try:
-            for (task_id, index), res in run_many(items, workers=workers, limits=limits, level=resolved):
+            language = _language_of(by_id.values())
+            runs = run_many(items, workers=workers, limits=limits, level=resolved, language=language)
+            for (task_id, index), res in runs:
                 folder.append(RESULTS, result_record(task_id, index, res))
                 passed += res.status == "pass"
                 executed += 1
@@ -546,6 +548,11 @@ def evaluate_folder(
         finally:
             folder.close()
     return finish(folder)
+
+
+def _language_of(problems) -> str:
+    """The one language of a task's problems (every task has exactly one)."""
+    return next((p.language for p in problems), "python")
 
 
 def check_references(
@@ -569,7 +576,9 @@ def check_references(
     items = ((p.task_id, p.program(p.reference)) for p in problems)
     failures = {
         tid: f"{res.status}: {res.reason}"
-        for tid, res in run_many(items, workers=workers, limits=limits, level=resolved)
+        for tid, res in run_many(
+            items, workers=workers, limits=limits, level=resolved, language=_language_of(problems)
+        )
         if not res.passed
     }
     return {

@@ -35,7 +35,9 @@ _PROTOCOL_BYTES = 4096  # cap on what the done and status pipes may send
 _GRACE_S = 5.0  # the driver enforces wall_s itself; the harness only steps in after this much more
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 STATUSES = ("pass", "fail", "timeout", "error")
+PYTHON = "python"
 _TELLING = re.compile(r"error|exception|assert|panic|fail", re.I)  # the stderr line worth quoting
+_COMPILER_ERROR = re.compile(r"error(\[\w+\])?:|error CS\d+|error TS\d+", re.I)
 LEVELS = _levels.LEVELS
 
 
@@ -150,18 +152,19 @@ def _probe_namespace() -> str:
 
 
 def run_program(
-    program: str, *, language: str = "python", limits: Limits = DEFAULT_LIMITS, level: str = "auto"
+    program: str, *, language=PYTHON, limits: Limits = DEFAULT_LIMITS, level: str = "auto"
 ) -> ExecResult:
     """Execute `program` (tests included) in a sandbox and classify the outcome.
 
-    `language`: "python" or a MultiPL-E key (cpp, java, ...; see uscd.execution.languages). A
-    language whose toolchain is missing raises languages.ToolchainMissing; an unknown one ValueError.
+    `language`: "python", a MultiPL-E key (cpp, java, ...; see uscd.execution.languages) or a
+    languages.Language spec. A missing toolchain raises languages.ToolchainMissing, an unknown
+    language ValueError.
     """
-    if language == "python":
+    if language == PYTHON:
         return _run_at_level(program, limits, available_level(level))
     from uscd.execution import languages
 
-    spec = languages.require(language)
+    spec = languages.require(language) if isinstance(language, str) else language
     return _run_language(program, spec, limits, available_level(level))
 
 
@@ -182,7 +185,7 @@ def _run_language(program: str, spec, limits: Limits, level: str) -> ExecResult:
             if not built.passed:
                 return _compile_failure(built)
             spent = built.duration_s
-        step = _Step(spec.run, spec.env, binds, prove=True)
+        step = _Step(spec.run, spec.env, binds, prove=spec.proof)
         result = _execute(workdir, uid, _run_limits(spec, limits), level, step)
     result = _apply_output_rule(result, spec)
     return dataclasses.replace(result, duration_s=round(result.duration_s + spent, 4))
@@ -218,10 +221,12 @@ def _compile_failure(built: ExecResult) -> ExecResult:
 
 
 def _first_error_line(text: str) -> str:
+    """The compiler's first error message (g++ `error:`, rustc `error[E0425]:`, mcs `error CS1525`, ...)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in lines:
-        if "error" in line.lower():
-            return line[:200]
+    for pattern in (_COMPILER_ERROR, _TELLING):
+        for line in lines:
+            if pattern.search(line):
+                return line[:200]
     return lines[-1][:200] if lines else "(no message)"
 
 

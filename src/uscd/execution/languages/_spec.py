@@ -55,6 +55,8 @@ class Language:
     compile_extra: Callable[[str], tuple[tuple[str, ...], tuple[str, ...]]] | None = None
     notes: str = ""  # where this differs from MultiPL-E's evaluator, for docs and doctor
     smoke: tuple[str, str] = ("", "")  # (a program that passes, one that exits 0 early): `uscd doctor`
+    # False only for comparisons (scripts/multipl_e_parity.py): exit status 0 alone passes, as in MultiPL-E
+    proof: bool = True
 
     def files(self, program: str) -> Mapping[str, str]:
         if self.epilogue is None:
