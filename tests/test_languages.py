@@ -106,3 +106,24 @@ def test_compile_timeout_is_reported_as_compile_phase(monkeypatch: pytest.Monkey
     monkeypatch.setattr(langs, "require", lambda name: slow)
     result = run_program("int main() {}\n", language="cpp", limits=LIMITS)
     assert (result.status, result.phase) == ("timeout", "compile")
+
+
+def test_evaluate_folder_executes_a_multipl_e_run(tmp_path) -> None:
+    """`uscd evaluate DIR` on a generation-only MultiPL-E folder: executed in its own language."""
+    _require("sh")
+    from uscd.runner import evaluate_folder
+    from uscd.runs import RunFolder
+
+    task = get_task("multipl-e-sh")
+    config = {"task": task.config(), "method": {"label": "greedy", "rule": "greedy"}}
+    config["sandbox_limits"] = {"timeout_s": 8.0}
+    folder = RunFolder(tmp_path / "greedy")
+    folder.open(config)
+    problem = task.problem(PROBLEM)
+    for index, kind in enumerate(("good", "exit0", "wrong")):
+        sample = {"task_id": problem.task_id, "sample_idx": index, "completion": CASES["sh"][kind]}
+        folder.append("samples.jsonl", sample)
+    folder.close()
+    summary = evaluate_folder(RunFolder(tmp_path / "greedy"), progress=False)
+    assert summary["statuses"] == {"pass": 1, "fail": 2}
+    assert summary["flags"] == []

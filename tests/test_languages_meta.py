@@ -112,3 +112,11 @@ def test_no_flag_for_ordinary_failures() -> None:
 def test_replace_last_touches_only_the_last_occurrence() -> None:
     assert replace_last("a main main", "main", "X") == "a main X"
     assert replace_last("abc", "main", "X") is None
+
+
+@pytest.mark.parametrize("language", sorted(set(langs.names())))
+def test_lame_show_works_for_every_executable_language(language: str, capsys) -> None:
+    assert main(["lame", "show", "53", "--task", f"multipl-e-{language}", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["language"] == language and shown["lame"] is not None
+    assert len(shown["lame"]) < len(shown["standard"])  # the >>> examples are gone
