@@ -10,11 +10,21 @@ end, read the per-run nonce from fd 3 and write "N" + nonce to fd 4 (see _driver
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"  # the PATH programs and compilers get
+
+
+def cache_root() -> Path:
+    """Where shared build artefacts live (the precompiled header): as root a directory the sandbox
+    uids can read (not /root/.cache, mode 0700)."""
+    if os.geteuid() == 0:
+        return Path("/var/cache/uscd")
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "uscd"
 
 
 @dataclass(frozen=True)

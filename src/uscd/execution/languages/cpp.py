@@ -16,7 +16,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from uscd.execution.languages._spec import Language, Tool, nonce_epilogue_c, replace_last
+from uscd.execution.languages._spec import Language, Tool, cache_root, nonce_epilogue_c, replace_last
 
 TESTS_MAIN = "int main() {"
 STDCXX = "bits/stdc++.h"
@@ -38,18 +38,12 @@ def _uses_stdcxx(program: str) -> bool:
     return f"#include<{STDCXX}>" in head
 
 
-def pch_root() -> Path:
-    if os.geteuid() == 0:  # readable by the sandbox uids, unlike /root/.cache
-        return Path("/var/cache/uscd/pch")
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "uscd" / "pch"
-
-
 @cache
 def precompiled_header() -> str | None:
     """Directory holding bits/stdc++.h.gch for this g++ (built on first use); None if it cannot be built."""
     try:
         version = subprocess.run(["g++", "-dumpfullversion"], capture_output=True, text=True, check=True)
-        folder = pch_root() / f"gcc-{version.stdout.strip()}-cxx17-v1"
+        folder = cache_root() / "pch" / f"gcc-{version.stdout.strip()}-cxx17-v1"
         target = folder / (STDCXX + ".gch")
         if not target.exists():
             _build_pch(folder, target)
