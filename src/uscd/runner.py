@@ -212,6 +212,7 @@ def result_record(task_id: str, index: int, res) -> dict:
         "level": res.level,
         "exit_code": res.exit_code,
         "stderr_tail": res.stderr_tail[-600:],
+        **({"phase": res.phase} if res.phase != "run" else {}),
     }
 
 
@@ -283,11 +284,11 @@ def execute_one(problem: Problem, completion: str, settings: EvalSettings, level
 
 
 def check_executable(problems: list[Problem]) -> None:
-    languages = sorted({p.language for p in problems if p.language != "python"})
-    if languages:
-        raise UscdError(
-            f"execution supports Python only; this task is {', '.join(languages)}: use --generation-only"
-        )
+    """Every language of `problems` can run here; else one line naming what to install (uscd doctor)."""
+    from uscd.execution import languages
+
+    for language in sorted({p.language for p in problems if p.language != "python"}):
+        languages.require(language)
 
 
 def load_tasks(settings: EvalSettings) -> dict[str, Task]:
@@ -468,7 +469,9 @@ def evaluate_folder(
         task_bar = bar.add(f"evaluate {config['method']['label']}", len(pending), 0)
         passed = executed = 0
         try:
-            for (task_id, index), res in run_many(items, workers=workers, limits=limits, level=resolved):
+            language = _language_of(by_id.values())
+            runs = run_many(items, workers=workers, limits=limits, level=resolved, language=language)
+            for (task_id, index), res in runs:
                 folder.append(RESULTS, result_record(task_id, index, res))
                 passed += res.status == "pass"
                 executed += 1
@@ -476,6 +479,11 @@ def evaluate_folder(
         finally:
             folder.close()
     return finish(folder)
+
+
+def _language_of(problems) -> str:
+    """The one language of a task's problems (every task has exactly one)."""
+    return next((p.language for p in problems), "python")
 
 
 def check_references(
@@ -499,7 +507,9 @@ def check_references(
     items = ((p.task_id, p.program(p.reference)) for p in problems)
     failures = {
         tid: f"{res.status}: {res.reason}"
-        for tid, res in run_many(items, workers=workers, limits=limits, level=resolved)
+        for tid, res in run_many(
+            items, workers=workers, limits=limits, level=resolved, language=_language_of(problems)
+        )
         if not res.passed
     }
     return {

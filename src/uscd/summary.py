@@ -49,6 +49,29 @@ def generation_stats(samples: list[dict]) -> dict:
     }
 
 
+def environment_flags(results: list[dict]) -> list[str]:
+    """Warnings for a run whose failures look like the machine's fault, not the model's: most programs
+    failed to compile, or most runs failed with one sandbox/toolchain error. Never a silent 0 %."""
+    total = len(results)
+    if total < 2:
+        return []
+    flags = []
+    compiled_not = [r for r in results if r.get("phase") == "compile" and r["status"] != "timeout"]
+    if len(compiled_not) * 2 > total:
+        common, _ = Counter(r.get("reason", "") for r in compiled_not).most_common(1)[0]
+        flags.append(
+            f"{len(compiled_not)}/{total} programs failed to compile (most often: {common[:160]}); "
+            "check the toolchain with `uscd doctor`"
+        )
+    environment = [
+        r for r in results if r["status"] == "error" or r.get("reason", "").startswith("cannot run ")
+    ]
+    if len(environment) * 2 > total:
+        common, count = Counter(r.get("reason", "") for r in environment).most_common(1)[0]
+        flags.append(f"{len(environment)}/{total} runs failed in the sandbox, {count} with: {common[:160]}")
+    return flags
+
+
 def summarize(config: dict, samples: list[dict], results: list[dict]) -> dict:
     samples, results = unique(samples), unique(results)
     counts = per_problem_counts(results)
@@ -63,6 +86,7 @@ def summarize(config: dict, samples: list[dict], results: list[dict]) -> dict:
         "samples_executed": len(results),
         "statuses": dict(Counter(r["status"] for r in results)),
         "levels": sorted({r.get("level", "?") for r in results}),
+        "flags": environment_flags(results),
         "generation": generation_stats(samples),
     }
     if counts:
