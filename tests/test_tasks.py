@@ -240,10 +240,14 @@ def test_humanevalplus_loads_with_base_and_plus_suites():
 
 
 @needs_shared
-@pytest.mark.parametrize("name", ["HumanEvalPlus-Mini.jsonl.gz", "HumanEvalPlus-OriginFmt.jsonl.gz"])
-def test_humanevalplus_files_without_base_and_plus_inputs_are_refused(name):
+def test_humanevalplus_mini_has_fewer_plus_inputs_and_originfmt_is_refused():
+    mini = get_task("humanevalplus", data=str(DATA / "humanevalplus/HumanEvalPlus-Mini.jsonl.gz"))
+    full = get_task("humanevalplus")
+    assert mini.problem("0").meta["plus_inputs"] < full.problem("0").meta["plus_inputs"]
     with pytest.raises(UscdError, match="no base_input/plus_input"):
-        get_task("humanevalplus", data=str(DATA / "humanevalplus" / name)).problems()
+        get_task(
+            "humanevalplus", data=str(DATA / "humanevalplus/HumanEvalPlus-OriginFmt.jsonl.gz")
+        ).problems()
 
 
 @needs_shared

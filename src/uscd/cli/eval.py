@@ -126,6 +126,7 @@ def sandbox_of(args: argparse.Namespace, timeout_s: float | None = None):
 
 def run_eval_cmd(args: argparse.Namespace) -> int:
     from uscd import runner
+    from uscd.cli.progress import RichProgress
     from uscd.tasks import get_task
 
     check_threads(args.threads)
@@ -136,38 +137,47 @@ def run_eval_cmd(args: argparse.Namespace) -> int:
         report = check_references(task, sandbox_of(args), limit=args.limit)
         print_reference_report(report)
         return 0 if report["passed"] == report["problems"] else 1
-    from uscd.cli._options import temperature_for
+    settings = eval_settings(args, runner.parse_methods(args.methods))
+    with RichProgress(not args.quiet) as progress:
+        summaries = runner.run_eval(settings, progress=progress)
+    print_summaries(summaries, settings.run.out)
+    return 0
 
-    methods = runner.parse_methods(args.methods)
-    settings = runner.EvalSettings(
+
+def model_settings(args: argparse.Namespace):
+    from uscd.run.settings import ModelSettings
+
+    return ModelSettings(name=args.model, backend=args.backend, n_ctx=args.n_ctx, threads=args.threads)
+
+
+def eval_settings(args: argparse.Namespace, methods: list):
+    from uscd.cli._options import temperature_for
+    from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings, SamplingSettings
+
+    run = RunSettings(
         task_name=args.task,
         task_options=task_options(args),
         methods=methods,
         out=Path(args.out or Path("runs") / args.task),
-        model=args.model,
-        backend=args.backend,
-        n_ctx=args.n_ctx,
-        threads=args.threads,
+        limit=args.limit,
+        generation_only=args.generation_only,
+    )
+    generation = GenerationSettings(
+        max_new_tokens=args.max_new_tokens,
+        sync=args.sync,
+        batch=args.batch,
+        save_traces=not args.no_traces,
         rule_defaults=rule_knobs(args),
         calibration=load_calibration(args.calibration),
+    )
+    sampling = SamplingSettings(
         n_samples=args.n_samples,
         temperature=temperature_for("greedy", args),
         top_p=args.top_p,
         top_k=args.top_k,
         seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        sync=args.sync,
-        batch=args.batch,
-        limit=args.limit,
-        generation_only=args.generation_only,
-        save_traces=not args.no_traces,
-        timeout_s=args.timeout,
-        level=args.sandbox,
-        workers=args.workers,
     )
-    summaries = runner.run_eval(settings, progress=not args.quiet)
-    print_summaries(summaries, settings.out)
-    return 0
+    return EvalSettings(run, model_settings(args), generation, sampling, sandbox_of(args))
 
 
 def run_evaluate_cmd(args: argparse.Namespace) -> int:

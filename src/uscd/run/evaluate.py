@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from uscd.execution import Limits, available_level, default_workers, run_program
@@ -24,7 +24,7 @@ K = TypeVar("K", bound=Hashable)
 class Sandbox:
     """How programs are executed: seconds per program, isolation level, parallel programs."""
 
-    timeout_s: float = 10.0
+    timeout_s: float = field(default=10.0, metadata={"recorded": True})  # in the run config
     level: str = "auto"
     workers: int | None = None
 

@@ -1,10 +1,10 @@
 """HumanEval+ (evalplus v0.1.10, 164 problems): base and plus inputs, judged the evalplus way.
 
 Data: `HumanEvalPlus.jsonl.gz` (what evalplus 0.3.1 downloads; default: the developers' shared
-copy) or `-NoExtreme`, via `data=PATH`. Both carry `base_input, plus_input, atol` and the canonical
-solution; each sample runs two suites (see `uscd.tasks._plus`): "base" (the original HumanEval
-inputs) and "plus" (evalplus's extra inputs). The `-Mini` and `-OriginFmt` files lack one or the
-other and are refused with a pointer to the right file.
+copy), or `-Mini` / `-NoExtreme` via `data=PATH`. They carry `base_input, plus_input, atol` and the
+canonical solution; each sample runs two suites (see `uscd.tasks._plus`): "base" (the original
+HumanEval inputs) and "plus" (evalplus's extra inputs). `-OriginFmt` has neither (its `test` mixes
+both) and is refused with a pointer to the right file.
 
 Prompts are HumanEval's; v0.1.10 changed one (HumanEval/115 moves `import math` above the
 function, as evalplus's own loader does), so completions of the HumanEval prompts are scored as
@@ -57,8 +57,8 @@ class HumanEvalPlusTask(Task):
         for rec in records:
             if "base_input" not in rec or "plus_input" not in rec:
                 raise UscdError(
-                    f"{path.name} has no base_input/plus_input (evalplus's -Mini and -OriginFmt "
-                    f"files cannot be split into base and plus tests); use {DEFAULT_FILE}"
+                    f"{path.name} has no base_input/plus_input (evalplus's -OriginFmt file cannot "
+                    f"be split into base and plus tests); use {DEFAULT_FILE}"
                 )
             check_record(rec, str(path))
         self._set_source(str(path), sha256_file(path))
