@@ -16,6 +16,7 @@ from typing import Any
 from uscd import __version__
 from uscd.errors import UscdError
 from uscd.run.evaluate import Sandbox, in_order, judge_all
+from uscd.run.folder import check_executable
 from uscd.run.progress import Progress, Silent
 from uscd.run.samples_file import BadRow, Sample, read_samples
 from uscd.run.versions import versions
@@ -72,6 +73,7 @@ def evaluate_samples_file(
         progress.warn(f"{samples_path} line {row.line}: {row.reason}; skipped")
     if not samples:
         raise UscdError(f"{samples_path} holds no sample that can be scored ({len(bad)} rows skipped)")
+    check_executable([task.problem(s.task_id) for s in samples[:1]])
     folder = RunFolder(out)
     config = folder.open(file_config(task, samples_path, sandbox))
     try:
@@ -97,7 +99,8 @@ def _score(task: Task, samples: list[Sample], folder: RunFolder, sandbox: Sandbo
 
 def _finish(folder: RunFolder, config: dict, samples: list[Sample], bad: list[BadRow]) -> dict[str, Any]:
     results = folder.results()
-    summary = summarize(config, [], results)
+    scored = [{"task_id": s.task_id, "sample_idx": s.sample_idx} for s in samples]
+    summary = summarize(config, scored, results)
     summary["input"] = {
         "samples_file": config["samples_file"]["path"],
         "rows_skipped": [{"line": b.line, "reason": b.reason} for b in bad],
