@@ -188,6 +188,21 @@ def test_a_run_folder_is_evaluated_by_the_same_stage(task, tmp_path):
     assert evaluate_run(RunFolder(tmp_path / "run"), Sandbox())["samples_executed"] == 2  # nothing twice
 
 
+def test_rescoring_a_run_folders_samples_names_the_run_that_made_them(task, tmp_path):
+    run = tmp_path / "greedy"
+    run.mkdir()
+    source = {"config_hash": "abc", "method": {"label": "greedy", "rule": "greedy"}, "model": {"name": "m"}}
+    (run / "config.json").write_text(json.dumps(source))
+    write_lines(
+        run / "samples.jsonl",
+        [{"task_id": "HumanEval/0", "sample_idx": 0, "completion": "    return x + 1\n"}],
+    )
+    summary = evaluate_samples_file(task, run / "samples.jsonl", tmp_path / "out", Sandbox())
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["kind"] == "samples-file" and config["source_run"] == source
+    assert summary["method"] == "greedy" and summary["pass@1"] == 1.0
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from uscd.cli._options import (
@@ -247,10 +248,11 @@ def print_summaries(summaries: list[dict], out: Path) -> None:
         if suites:
             row.append(f"{s['pass@1_base']:.2%} | {s['pass@1_plus']:.2%}" if "pass@1_base" in s else "-")
         table.add_row(*row)
-    Console().print(table)
+    console = Console(width=None if sys.stdout.isatty() else 200)  # a pipe gets the whole table
+    console.print(table)
     levels = sorted({lv for s in summaries for lv in s.get("levels", [])})
     if levels:
-        Console().print(f"sandbox level: {', '.join(levels)}", highlight=False)
+        console.print(f"sandbox level: {', '.join(levels)}", highlight=False)
 
 
 def print_reference_report(report: dict) -> None:

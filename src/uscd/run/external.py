@@ -9,6 +9,7 @@ another file or task in the same DIR is refused.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,25 +20,45 @@ from uscd.run.evaluate import Sandbox, in_order, judge_all
 from uscd.run.folder import check_executable
 from uscd.run.progress import Progress, Silent
 from uscd.run.samples_file import BadRow, Sample, read_samples
+from uscd.run.settings import recorded
 from uscd.run.versions import versions
-from uscd.runs import RESULTS, RunFolder
+from uscd.runs import CONFIG, RESULTS, SAMPLES, RunFolder
 from uscd.summary import summarize
 from uscd.tasks import Task
 from uscd.tasks._common import sha256_file
 
+SOURCE_KEYS = ("config_hash", "task", "method", "model", "backend", "generation", "sampling", "calibration")
+
+
+def source_run(samples_path: Path) -> dict[str, Any] | None:
+    """What generated the samples, when the file is a uscd run folder's samples.jsonl."""
+    config = samples_path.parent / CONFIG
+    if samples_path.name != SAMPLES or not config.is_file():
+        return None
+    try:
+        recorded = json.loads(config.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return {k: recorded[k] for k in SOURCE_KEYS if k in recorded}
+
 
 def file_config(task: Task, samples_path: Path, sandbox: Sandbox) -> dict[str, Any]:
     task_cfg = task.config()
-    return {
+    config: dict[str, Any] = {
         "uscd_version": __version__,
         "kind": "samples-file",
         "task": {k: v for k, v in task_cfg.items() if k != "dataset_path"},
         "dataset_location": task_cfg.get("dataset_path"),
         "samples_file": {"path": str(samples_path), "sha256": sha256_file(samples_path)},
-        "sandbox_limits": {"timeout_s": sandbox.timeout_s},
+        "sandbox_limits": recorded(sandbox),
         "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if source := source_run(samples_path):
+        # re-scored samples of a uscd run (e.g. HumanEval greedy on HumanEval+): say whose
+        config["source_run"] = source
+        config["method"] = source.get("method")
+    return config
 
 
 def result_row(sample: Sample, problem_prompt: str, fields: dict[str, Any]) -> dict[str, Any]:
