@@ -111,7 +111,8 @@ def test_compile_timeout_is_reported_as_compile_phase(monkeypatch: pytest.Monkey
 def test_evaluate_folder_executes_a_multipl_e_run(tmp_path) -> None:
     """`uscd evaluate DIR` on a generation-only MultiPL-E folder: executed in its own language."""
     _require("sh")
-    from uscd.runner import evaluate_folder
+    from uscd.run.evaluate import Sandbox
+    from uscd.run.folder import evaluate_run
     from uscd.runs import RunFolder
 
     task = get_task("multipl-e-sh")
@@ -124,6 +125,6 @@ def test_evaluate_folder_executes_a_multipl_e_run(tmp_path) -> None:
         sample = {"task_id": problem.task_id, "sample_idx": index, "completion": CASES["sh"][kind]}
         folder.append("samples.jsonl", sample)
     folder.close()
-    summary = evaluate_folder(RunFolder(tmp_path / "greedy"), progress=False)
+    summary = evaluate_run(RunFolder(tmp_path / "greedy"), Sandbox(timeout_s=8.0))
     assert summary["statuses"] == {"pass": 1, "fail": 2}
-    assert summary["flags"] == []
+    assert summary["environment_flags"] == []

@@ -106,7 +106,7 @@ def test_no_flag_for_ordinary_failures() -> None:
     results = [_result("fail", f"exit code 1: assertion {i}") for i in range(8)] + [_result("pass")]
     assert environment_flags(results) == []
     summary = summarize({"task": {"name": "multipl-e-go"}}, [], results)
-    assert summary["flags"] == []
+    assert summary["environment_flags"] == []
 
 
 def test_replace_last_touches_only_the_last_occurrence() -> None:

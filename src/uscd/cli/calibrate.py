@@ -44,7 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from uscd.calibrate import Grid, calibrate
-    from uscd.runner import EvalSettings
+    from uscd.cli.eval import model_settings
+    from uscd.cli.progress import RichProgress
+    from uscd.run.evaluate import Sandbox
+    from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
 
     check_threads(args.threads)
     defaults = Grid(measure=args.measure)
@@ -57,25 +60,26 @@ def run(args: argparse.Namespace) -> int:
         alphas=args.alphas or defaults.alphas,
     )
     options = {"data": args.data, "split": args.split}
-    settings = EvalSettings(
+    run_settings = RunSettings(
         task_name=args.task,
         task_options=options,
         methods=[],
         out=Path(args.out or Path("runs") / f"calibration-{args.task}"),
-        model=args.model,
-        backend=args.backend,
-        n_ctx=args.n_ctx,
-        threads=args.threads,
-        max_new_tokens=args.max_new_tokens,
-        batch=args.batch,
         limit=args.limit,
-        timeout_s=args.timeout,
     )
-    record = calibrate(settings, grid, progress=not args.quiet)
+    settings = EvalSettings(
+        run_settings,
+        model=model_settings(args),
+        generation=GenerationSettings(max_new_tokens=args.max_new_tokens, batch=args.batch),
+        sandbox=Sandbox(timeout_s=args.timeout),
+    )
+    with RichProgress(not args.quiet) as progress:
+        record = calibrate(settings, grid, progress=progress)
     print(
         json.dumps(
             {k: record[k] for k in ("rule", "knobs", "selected", "baseline", "trigger_thresholds")}, indent=2
         )
     )
-    print(f"calibration written to {settings.out / 'calibration.json'} (use: uscd eval --calibration FILE)")
+    written = settings.run.out / "calibration.json"
+    print(f"calibration written to {written} (use: uscd eval --calibration FILE)")
     return 0
