@@ -2,8 +2,8 @@
 committed configs gives the committed completions and trace decisions, token for token.
 
 The run folders under results/ were made before the engine was reshaped (one stream, --batch 1,
-two threads, n_ctx 4096); a change that moves any decision — a token, an uncertainty value, a
-contrast — fails here.
+two threads, n_ctx 4096); a change that moves any decision — a token, a contrast, an uncertainty
+value beyond the rounding of the 6th decimal — fails here.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def test_committed_completions_and_decisions_are_reproduced(decoder, label):
         trace = traces[task_id]
         assert [t.token for t in gen.trace] == trace["tokens"], task_id
         assert [t.greedy_token for t in gen.trace] == trace["greedy"], task_id
-        assert [t.uncertainty for t in gen.trace] == trace["uncertainty"], task_id
+        # the committed uscd-paper run predates a rewrite of StdView's numpy (5b5fa02) that moved a few
+        # std-norm values by one unit in the 6th decimal; any other change is far larger
+        assert [t.uncertainty for t in gen.trace] == pytest.approx(trace["uncertainty"], abs=1.01e-6), task_id
         assert "".join("1" if t.contrast else "0" for t in gen.trace) == trace["contrast"], task_id
         assert "".join("1" if t.uncertain else "0" for t in gen.trace) == trace["uncertain"], task_id
