@@ -19,6 +19,7 @@ from typing import Any
 from uscd import __version__
 from uscd.decoding import Rule, Sampler, make_rule
 from uscd.errors import UscdError
+from uscd.prompts.chat import ChatFormat, ChatMarkup, as_chat, check_style, reply_prefix
 from uscd.runs import RESULTS, SAMPLES, TRACES, RunFolder
 from uscd.tasks import Problem, Task
 
@@ -125,6 +126,8 @@ class EvalSettings:
     # flips near-ties: 1 keeps paired comparisons between methods free of that noise.
     batch: int | str = 1
     limit: int | None = None
+    # "chat": each problem asked through the model's chat template (uscd.prompts.chat)
+    prompt_style: str = "completion"
     generation_only: bool = False
     save_traces: bool = True
     timeout_s: float = 10.0
@@ -142,6 +145,7 @@ class EvalSettings:
             raise UscdError(f"--limit must be at least 1, got {self.limit}")
         if not self.timeout_s > 0:
             raise UscdError(f"--timeout must be positive, got {self.timeout_s}")
+        check_style(self.prompt_style)
 
 
 def method_defaults(spec: MethodSpec, settings: EvalSettings) -> dict:
@@ -190,9 +194,12 @@ def run_config(
     model_info: dict,
     backend_info: dict,
     batch_size: int = 1,
+    prompt: dict | None = None,
 ) -> dict:
+    """The run's config; `prompt` (the chat format) only in chat mode, so that completion-style
+    configs, and with them the hashes of every existing run, stay as they were."""
     task_cfg = task.config()
-    return {
+    config = {
         "uscd_version": __version__,
         "task": {k: v for k, v in task_cfg.items() if k != "dataset_path"},
         "dataset_location": task_cfg.get("dataset_path"),
@@ -224,6 +231,9 @@ def run_config(
         "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if prompt is not None:
+        config["prompt"] = prompt
+    return config
 
 
 # ----------------------------------------------------------------------------------------------
@@ -231,7 +241,7 @@ def run_config(
 
 
 def sample_record(problem: Problem, index: int, seed: int | None, gen) -> dict:
-    return {
+    record = {
         "task_id": problem.task_id,
         "sample_idx": index,
         "completion": gen.completion,
@@ -240,6 +250,10 @@ def sample_record(problem: Problem, index: int, seed: int | None, gen) -> dict:
         "seed": seed,
         "stats": gen.stats(),
     }
+    if problem.reply_prefix is not None:  # chat: the reply as the model wrote it, and its code
+        record["reply"] = problem.reply_prefix + gen.completion
+        record["solution"] = problem.code(gen.completion)
+    return record
 
 
 def error_sample(problem: Problem, index: int, message: str) -> dict:
@@ -394,6 +408,12 @@ def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
     batch_size = resolve_batch(decoder.backend, settings.batch)
     model_info = describe(decoder.backend.path)
     backend_info = decoder.backend.describe()
+    prompt_info = None
+    if settings.prompt_style == "chat":
+        chat = ChatFormat.from_backend(decoder.backend)
+        decoder.backend = ChatMarkup(decoder.backend)
+        problems = {src: [chat.problem(p) for p in plist] for src, plist in problems.items()}
+        prompt_info = chat.describe()
     summaries = []
     with Progress(progress) as bar:
         if warning := calibration_mismatch(settings.calibration, model_info):
@@ -404,7 +424,9 @@ def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
                 bar.console.print(f"[yellow]warning:[/yellow] {spec.label}: {warning}", highlight=False)
             task = tasks[spec.lame_source]
             folder = RunFolder(settings.out / spec.label)
-            config = folder.open(run_config(settings, task, spec, rule, model_info, backend_info, batch_size))
+            config = folder.open(
+                run_config(settings, task, spec, rule, model_info, backend_info, batch_size, prompt_info)
+            )
             run = MethodRun(spec, rule, task, folder, config)
             gen_config = GenerationConfig(
                 max_new_tokens=settings.max_new_tokens,
@@ -526,6 +548,8 @@ def evaluate_folder(
             f"{folder.path}: the dataset now reads {task.dataset_path} with another sha256 than the run used"
         )
     by_id = {p.task_id: p for p in task.problems()}
+    if (config.get("prompt") or {}).get("style") == "chat":
+        by_id = {t: as_chat(p, reply_prefix(p.language)) for t, p in by_id.items()}
     check_executable(list(by_id.values()))
     done = {key(r) for r in folder.results()}
     pending = [s for s in folder.samples() if key(s) not in done]

