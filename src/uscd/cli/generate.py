@@ -128,10 +128,11 @@ def as_chat(prompt: str, lame: str | None, args: argparse.Namespace, decoder):
     """The prompt asked through the model's chat template; the decoder then tokenises chat markup."""
     import re
 
+    from uscd.lame import normalize_language
     from uscd.prompts.chat import ChatFormat, ChatMarkup
     from uscd.tasks import Problem
 
-    language = "python" if args.language in ("py", "python") else args.language
+    language = normalize_language(args.language)
     names = re.findall(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", prompt, re.M) if language == "python" else []
     problem = Problem(
         task_id="prompt",
