@@ -116,3 +116,18 @@ def test_evaluate_a_saved_chat_run(humaneval, tmp_path):
     results = {r["task_id"]: r["status"] for r in folder.results()}
     assert results == {right.task_id: "pass", wrong.task_id: "fail"}
     assert summary["failures"]["no code found"] == 1 and summary["passed"] == 1
+
+
+def test_multipl_e_in_chat_mode_uses_the_languages_name_and_fence():
+    try:
+        task = get_task("multipl-e-js")
+        problem = task.problems(1)[0]
+    except UscdError as exc:
+        pytest.skip(f"MultiPL-E data not available: {exc}")
+    chat = ChatFormat(CHATML).problem(problem)
+    assert "Please provide a self-contained JavaScript script" in chat.prompt
+    assert chat.prompt.endswith("```javascript\n") and chat.stop == ("\n```",)
+    reply = "function has_close_elements(numbers, threshold){\n  return false;\n}\n```\nThis works."
+    program = chat.program(reply)
+    assert program.startswith("function has_close_elements(numbers, threshold){\n  return false;\n}")
+    assert "This works" not in program and program.endswith(problem.program_tail)
