@@ -80,6 +80,7 @@ class LoadedModel:
     batch_size: int
     model_info: dict
     backend_info: dict
+    prompt: dict | None = None  # the chat format, in chat mode (recorded in the run config)
 
 
 def load_model(settings: EvalSettings) -> LoadedModel:
@@ -91,7 +92,23 @@ def load_model(settings: EvalSettings) -> LoadedModel:
         model.name, backend=model.backend, n_ctx=model.n_ctx, n_threads=model.threads
     )
     batch_size = engine.batch_size(settings.generation.batch)
-    return LoadedModel(engine, batch_size, describe(engine.backend.path), engine.backend.describe())
+    loaded = LoadedModel(engine, batch_size, describe(engine.backend.path), engine.backend.describe())
+    if settings.generation.prompt_style == "chat":
+        from uscd.prompts.chat import ChatFormat, ChatMarkup
+
+        chat = ChatFormat.from_backend(engine.backend)
+        # a rendered chat holds the template's special tokens: tokenise them as such
+        loaded.engine = engines.Engine(ChatMarkup(engine.backend))
+        loaded.prompt = {**chat.describe(), "format": chat}
+    return loaded
+
+
+def as_asked(problems: dict[str, list[Problem]], loaded: LoadedModel) -> dict[str, list[Problem]]:
+    """The problems as the model is asked them: unchanged, or rendered as chats."""
+    if loaded.prompt is None:
+        return problems
+    chat = loaded.prompt["format"]
+    return {src: [chat.problem(p) for p in plist] for src, plist in problems.items()}
 
 
 def run_eval(settings: EvalSettings, *, progress: Progress | None = None) -> list[dict]:
@@ -105,6 +122,10 @@ def run_eval(settings: EvalSettings, *, progress: Progress | None = None) -> lis
             check_executable(plist)
     rules = {m.label: m.build(method_defaults(m, settings)) for m in settings.run.methods}
     engine = load_model(settings)
+    problems = as_asked(problems, engine)
+    prompt_record = (
+        None if engine.prompt is None else {k: v for k, v in engine.prompt.items() if k != "format"}
+    )
     if warning := calibration_mismatch(settings.calibration, engine.model_info):
         progress.warn(warning)
     summaries = []
@@ -114,7 +135,7 @@ def run_eval(settings: EvalSettings, *, progress: Progress | None = None) -> lis
             progress.warn(f"{spec.label}: {warning}")
         task = tasks[spec.lame_source]
         folder = RunFolder(settings.run.out / spec.label)
-        info = (engine.model_info, engine.backend_info, engine.batch_size)
+        info = (engine.model_info, engine.backend_info, engine.batch_size, prompt_record)
         run = MethodRun(spec, rule, task, folder, folder.open(run_config(settings, task, spec, rule, *info)))
         summaries.append(run_method(run, problems[spec.lame_source], engine, settings, progress))
     return summaries

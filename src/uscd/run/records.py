@@ -16,15 +16,18 @@ def key(record: dict) -> tuple[str, int]:
 
 
 def sample_record(problem: Problem, index: int, seed: int | None, gen) -> dict:
-    return {
+    record = {
         "task_id": problem.task_id,
         "sample_idx": index,
         "completion": gen.completion,
-        "solution": problem.prompt + gen.completion,
+        "solution": problem.solution(gen.completion),
         "finish_reason": gen.finish_reason,
         "seed": seed,
         "stats": gen.stats(),
     }
+    if problem.is_chat:  # the reply as the model wrote it; "solution" holds its code
+        record["reply"] = (problem.reply_prefix or "") + gen.completion
+    return record
 
 
 def error_sample(problem: Problem, index: int, message: str) -> dict:
@@ -32,7 +35,7 @@ def error_sample(problem: Problem, index: int, message: str) -> dict:
         "task_id": problem.task_id,
         "sample_idx": index,
         "completion": "",
-        "solution": problem.prompt,
+        "solution": problem.solution(""),
         "finish_reason": "error",
         "error": message,
         "stats": {},

@@ -42,7 +42,7 @@ class Sample:
 
     def program_text(self, problem: Problem) -> str:
         """The whole solution: as given, or the problem's prompt + the completion."""
-        return self.solution if self.solution is not None else problem.prompt + (self.completion or "")
+        return self.solution if self.solution is not None else problem.solution(self.completion or "")
 
 
 @dataclass(frozen=True)

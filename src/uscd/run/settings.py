@@ -47,6 +47,9 @@ class GenerationSettings:
     # measured per model). Batched kernels round differently with the batch's composition, which
     # flips near-ties: 1 keeps paired comparisons between methods free of that noise.
     batch: int | str = 1
+    # "chat": each problem asked through the model's chat template (uscd.prompts.chat); recorded as
+    # the config's "prompt" section, only for chat, so completion-style configs keep their hashes
+    prompt_style: str = "completion"
     save_traces: bool = True
     rule_defaults: dict = field(default_factory=dict)  # knobs given as global flags (--rho ...)
     calibration: dict | None = None  # from `uscd calibrate`: knobs for its rule
@@ -100,6 +103,9 @@ class EvalSettings:
             raise UscdError(f"--limit must be at least 1, got {self.run.limit}")
         if not self.sandbox.timeout_s > 0:
             raise UscdError(f"--timeout must be positive, got {self.sandbox.timeout_s}")
+        from uscd.prompts.chat import check_style
+
+        check_style(self.generation.prompt_style)
 
 
 def recorded_calibration(settings: EvalSettings, rule_name: str) -> dict | None:
@@ -118,9 +124,11 @@ def run_config(
     model_info: dict,
     backend_info: dict,
     batch_size: int = 1,
+    prompt: dict | None = None,
 ) -> dict:
+    """The run's config; `prompt` (the chat format) only in chat mode."""
     task_cfg = task.config()
-    return {
+    config = {
         "uscd_version": __version__,
         "task": {k: v for k, v in task_cfg.items() if k != "dataset_path"},
         "dataset_location": task_cfg.get("dataset_path"),
@@ -144,3 +152,6 @@ def run_config(
         "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if prompt is not None:
+        config["prompt"] = prompt
+    return config
