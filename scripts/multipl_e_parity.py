@@ -128,6 +128,7 @@ def their_spec(language: str) -> langs.Language:
         compile=compile_argv,
         run=run_argv,
         compile_extra=None,
+        workdir_seed=None,
         output_failure=None,
         compile_s=compile_s,
         proof=False,

@@ -19,7 +19,8 @@ def run_language(program: str, spec: Language, limits: Limits, level: str) -> Ex
     """Compile step (if any) and run step, each its own sandboxed process tree in one work dir."""
     extra_args, shared = spec.compile_extra(program) if spec.compile_extra else ((), ())
     binds = (*("/etc/" + name for name in ("alternatives", *spec.etc)), *shared)
-    with _uids.lease() as uid, _workdir(spec.files(program), uid) as workdir:
+    seed = spec.workdir_seed() if spec.workdir_seed else None
+    with _uids.lease() as uid, _workdir(spec.files(program), uid, seed) as workdir:
         spent = 0.0
         if spec.compile is not None:
             step = _Step((*spec.compile, *extra_args), spec.env, binds, prove=False)

@@ -183,13 +183,16 @@ class _Step:
 
 
 @contextlib.contextmanager
-def _workdir(files: Mapping[str, str], uid: int | None):
+def _workdir(files: Mapping[str, str], uid: int | None, seed: str | None = None):
     path = tempfile.mkdtemp(prefix="uscd-run-")
     try:
+        if seed is not None:  # a fresh copy per run: nothing a program writes reaches another run
+            shutil.copytree(seed, path, dirs_exist_ok=True)
+            _give(path, uid)
         for name, text in files.items():
             Path(path, name).write_text(text, encoding="utf-8")
             os.chmod(os.path.join(path, name), 0o444)
-        os.mkdir(os.path.join(path, "tmp"), 0o700)
+        os.makedirs(os.path.join(path, "tmp"), 0o700, exist_ok=True)
         if uid is not None:
             # group root, so that bwrap (root without CAP_DAC_OVERRIDE) can still chdir there
             for directory in (path, os.path.join(path, "tmp")):
@@ -201,6 +204,16 @@ def _workdir(files: Mapping[str, str], uid: int | None):
             shutil.rmtree(path, onexc=_force_remove)
         else:
             shutil.rmtree(path, onerror=_force_remove)
+
+
+def _give(folder: str, uid: int | None) -> None:
+    """Seeded contents belong to the sandbox uid, which must be able to write them (a build cache)."""
+    for root, dirs, names in os.walk(folder):
+        for name in (*dirs, *names):
+            full = os.path.join(root, name)
+            if uid is not None:
+                os.chown(full, uid, 0, follow_symlinks=False)
+            os.chmod(full, 0o770 if name in dirs else 0o660)
 
 
 def _force_remove(func, path, _exc) -> None:
