@@ -186,9 +186,8 @@ class _Step:
 def _workdir(files: Mapping[str, str], uid: int | None, seed: str | None = None):
     path = tempfile.mkdtemp(prefix="uscd-run-")
     try:
-        if seed is not None:  # a fresh copy per run: nothing a program writes reaches another run
-            shutil.copytree(seed, path, dirs_exist_ok=True)
-            _give(path, uid)
+        if seed is not None:
+            _plant(seed, path, uid)
         for name, text in files.items():
             Path(path, name).write_text(text, encoding="utf-8")
             os.chmod(os.path.join(path, name), 0o444)
@@ -206,14 +205,21 @@ def _workdir(files: Mapping[str, str], uid: int | None, seed: str | None = None)
             shutil.rmtree(path, onerror=_force_remove)
 
 
-def _give(folder: str, uid: int | None) -> None:
-    """Seeded contents belong to the sandbox uid, which must be able to write them (a build cache)."""
-    for root, dirs, names in os.walk(folder):
-        for name in (*dirs, *names):
-            full = os.path.join(root, name)
+def _plant(seed: str, workdir: str, uid: int | None) -> None:
+    """The seed's folders made anew (the sandbox uid's, so it can add files), its files hard-linked:
+    no copying, and a program cannot change them for the next run (they stay root's, 0644); it can only
+    unlink its own links. Copied when the seed lies on another file system."""
+    for root, dirs, names in os.walk(seed):
+        target = os.path.join(workdir, os.path.relpath(root, seed))
+        for name in dirs:
+            os.makedirs(os.path.join(target, name), 0o770, exist_ok=True)
             if uid is not None:
-                os.chown(full, uid, 0, follow_symlinks=False)
-            os.chmod(full, 0o770 if name in dirs else 0o660)
+                os.chown(os.path.join(target, name), uid, 0)
+        for name in names:
+            try:
+                os.link(os.path.join(root, name), os.path.join(target, name))
+            except OSError:  # EXDEV
+                shutil.copy2(os.path.join(root, name), os.path.join(target, name))
 
 
 def _force_remove(func, path, _exc) -> None:
