@@ -30,7 +30,8 @@ def row(lang_dir: Path, method: str) -> str | None:
     parity_path = lang_dir / "parity.json"
     if parity_path.exists():
         (p,) = json.loads(parity_path.read_text())
-        parity = f"{p['theirs_ok']} OK; {p['identical']}/{p['programs']} identical"
+        programs = p.get("programs", p.get("problems"))  # older files said "problems"
+        parity = f"{p['theirs_ok']} OK; {p['identical']}/{programs} identical"
     flags = "; ".join(s.get("flags", [])) or "-"
     language = lang_dir.name.removeprefix("multipl-e-")
     return (
@@ -44,7 +45,9 @@ def main() -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("--method", default="greedy")
     args = parser.parse_args()
-    print("| language | problems | pass@1 | 95% CI | statuses | compile failures | MultiPL-E's evaluator | flags |")
+    columns = ["language", "problems", "pass@1", "95% CI", "statuses", "compile failures"]
+    columns += ["MultiPL-E's evaluator", "flags"]
+    print("| " + " | ".join(columns) + " |")
     print("|---|---|---|---|---|---|---|---|")
     for lang_dir in sorted(args.root.glob("multipl-e-*")):
         if line := row(lang_dir, args.method):
