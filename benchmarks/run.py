@@ -1,4 +1,4 @@
-"""Run all the performance figures (P1-P7) and print them together.
+"""Run all the performance figures (P1-P6, X1) and print them together.
 
     flock /tmp/uscd-model.lock python benchmarks/run.py [--quick] [--only P1,P4]
 
@@ -36,8 +36,8 @@ SCRIPTS = {
         "n samples per problem: wall without / with the prompt cache reuse",
         ["--limit", "1", "--n", "3", "--max-new-tokens", "16", "--rules", "sample"],
     ),
-    "P7": (
-        "p7_multipl_e_exec.py",
+    "X1": (
+        "x1_multipl_e_exec.py",
         "one method's MultiPL-E samples executed, 12 required languages, s",
         ["--languages", "sh,lua", "--no-pch-ratio"],
     ),
