@@ -26,6 +26,7 @@ from pathlib import Path
 from uscd.execution import Limits, run_many
 from uscd.execution import languages as langs
 from uscd.execution.languages import java
+from uscd.runner import key
 from uscd.runs import RunFolder
 from uscd.tasks import get_task
 
@@ -128,6 +129,7 @@ def their_spec(language: str) -> langs.Language:
         compile=compile_argv,
         run=run_argv,
         compile_extra=None,
+        workdir_seed=None,
         output_failure=None,
         compile_s=compile_s,
         proof=False,
@@ -144,7 +146,7 @@ def their_status(language: str, result) -> str:
     return RULES.get(language, _status_exit_code)(result)
 
 
-def run_theirs(language: str, programs: dict[str, str], workers: int | None) -> dict[str, tuple[str, str]]:
+def run_theirs(language: str, programs: dict, workers: int | None) -> dict:
     run_s = COMMANDS[language][3]
     limits = Limits(wall_s=run_s, cpu_s=int(run_s))
     done = run_many(programs.items(), workers=workers, limits=limits, language=their_spec(language))
@@ -165,24 +167,24 @@ def compare(run_dir: Path, workers: int | None) -> dict:
     task = get_task(config["task"]["name"], **{k: v for k, v in config["task"]["options"].items() if v})
     language = task.lang_key
     by_id = {p.task_id: p for p in task.problems()}
-    samples = {s["task_id"]: s for s in folder.samples() if int(s["sample_idx"]) == 0}
-    ours = {r["task_id"]: r for r in folder.results() if int(r["sample_idx"]) == 0}
+    samples = {key(s): s for s in folder.samples()}
+    ours = {key(r): r for r in folder.results()}
     if set(ours) != set(samples):
         sys.exit(f"{run_dir}: run `uscd evaluate {run_dir}` first ({len(ours)}/{len(samples)} executed)")
-    programs = {tid: by_id[tid].program(s["completion"]) for tid, s in samples.items()}
+    programs = {k: by_id[k[0]].program(s["completion"]) for k, s in samples.items()}
     theirs = run_theirs(language, programs, workers)
     rows, differences = [], []
-    for tid in sorted(programs):
-        status, _reason = theirs[tid]
-        agree = (status == "OK") == (ours[tid]["status"] == "pass")
-        row = {"task_id": tid, "theirs": status, "ours": ours[tid]["status"]}
-        row["ours_reason"] = ours[tid]["reason"]
+    for k in sorted(programs):
+        status, _reason = theirs[k]
+        agree = (status == "OK") == (ours[k]["status"] == "pass")
+        row = {"task_id": k[0], "sample_idx": k[1], "theirs": status, "ours": ours[k]["status"]}
+        row["ours_reason"] = ours[k]["reason"]
         rows.append(row)
         if not agree:
-            differences.append(row | {"why": explain(status, ours[tid])})
+            differences.append(row | {"why": explain(status, ours[k])})
     return {
         "language": language,
-        "problems": len(rows),
+        "programs": len(rows),
         "theirs_ok": sum(r["theirs"] == "OK" for r in rows),
         "ours_pass": sum(r["ours"] == "pass" for r in rows),
         "identical": len(rows) - len(differences),
@@ -193,16 +195,55 @@ def compare(run_dir: Path, workers: int | None) -> dict:
     }
 
 
+CASE_KINDS = ("good", "wrong", "exit0", "broken")
+
+
+def case_folders(root: Path, languages: list[str]) -> list[Path]:
+    """Run folders of the hand-written HumanEval_53_add completions (tests/multipl_e_cases.py), executed
+    by uscd: every language, including those without model samples."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from multipl_e_cases import CASES, PROBLEM
+    from uscd.runner import evaluate_folder
+
+    folders = []
+    for language in languages:
+        task = get_task(f"multipl-e-{language}")
+        folder = RunFolder(root / language / "cases")
+        config = {"task": task.config(), "method": {"label": "cases", "rule": "hand-written"}}
+        folder.open(config | {"sandbox_limits": {"timeout_s": 10.0}})
+        done = {key(s) for s in folder.samples()}
+        for index, kind in enumerate(k for k in CASE_KINDS if k in CASES[language]):
+            if (PROBLEM, index) not in done:
+                sample = {
+                    "task_id": PROBLEM,
+                    "sample_idx": index,
+                    "completion": CASES[language][kind],
+                    "kind": kind,
+                }
+                folder.append("samples.jsonl", sample)
+        folder.close()
+        evaluate_folder(RunFolder(folder.path), progress=False)
+        folders.append(folder.path)
+    return folders
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", nargs="+", type=Path, help="run folders (OUT/<method>) already evaluated")
+    parser.add_argument("run_dirs", nargs="*", type=Path, help="run folders (OUT/<method>) already evaluated")
+    parser.add_argument(
+        "--cases", type=Path, help="also build + evaluate the hand-written cases under this folder"
+    )
+    parser.add_argument("--languages", default=",".join(COMMANDS), help="for --cases")
     parser.add_argument("--out", type=Path, help="write the full comparison (JSON)")
     parser.add_argument("--workers", type=int)
     args = parser.parse_args()
-    reports = [compare(d, args.workers) for d in args.run_dirs]
+    run_dirs = list(args.run_dirs)
+    if args.cases:
+        run_dirs += case_folders(args.cases, args.languages.split(","))
+    reports = [compare(d, args.workers) for d in run_dirs]
     for rep in reports:
         print(
-            f"{rep['language']:6} problems {rep['problems']}  theirs OK {rep['theirs_ok']}  ours pass "
+            f"{rep['language']:6} programs {rep['programs']}  theirs OK {rep['theirs_ok']}  ours pass "
             f"{rep['ours_pass']}  identical {rep['identical']}  differences {len(rep['differences'])} "
             f"{rep['explained']}"
         )

@@ -9,7 +9,6 @@ docs/sandbox.md for the threat model.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import re
@@ -37,7 +36,6 @@ _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 STATUSES = ("pass", "fail", "timeout", "error")
 PYTHON = "python"
 _TELLING = re.compile(r"error|exception|assert|panic|fail", re.I)  # the stderr line worth quoting
-_COMPILER_ERROR = re.compile(r"error(\[\w+\])?:|error CS\d+|error TS\d+", re.I)
 LEVELS = _levels.LEVELS
 
 
@@ -163,78 +161,15 @@ def run_program(
     if language == PYTHON:
         return _run_at_level(program, limits, available_level(level))
     from uscd.execution import languages
+    from uscd.execution._steps import run_language
 
     spec = languages.require(language) if isinstance(language, str) else language
-    return _run_language(program, spec, limits, available_level(level))
+    return run_language(program, spec, limits, available_level(level))
 
 
 def _run_at_level(program: str, limits: Limits, level: str) -> ExecResult:
     with _uids.lease() as uid, _workdir({"main.py": program}, uid) as workdir:
         return _execute(workdir, uid, limits, level)
-
-
-def _run_language(program: str, spec, limits: Limits, level: str) -> ExecResult:
-    """Compile step (if any) and run step, each its own sandboxed process tree in one work dir."""
-    extra_args, shared = spec.compile_extra(program) if spec.compile_extra else ((), ())
-    binds = (*("/etc/" + name for name in ("alternatives", *spec.etc)), *shared)
-    with _uids.lease() as uid, _workdir(spec.files(program), uid) as workdir:
-        spent = 0.0
-        if spec.compile is not None:
-            step = _Step((*spec.compile, *extra_args), spec.env, binds, prove=False)
-            built = _execute(workdir, uid, _compile_limits(spec, limits), level, step)
-            if not built.passed:
-                return _compile_failure(built)
-            spent = built.duration_s
-        step = _Step(spec.run, spec.env, binds, prove=spec.proof)
-        result = _execute(workdir, uid, _run_limits(spec, limits), level, step)
-    result = _apply_output_rule(result, spec)
-    return dataclasses.replace(result, duration_s=round(result.duration_s + spent, 4))
-
-
-def _run_limits(spec, limits: Limits) -> Limits:
-    return dataclasses.replace(
-        limits,
-        address_space_mb=max(limits.address_space_mb, spec.address_space_mb),
-        nproc=max(limits.nproc, spec.nproc),
-        nofile=max(limits.nofile, 256),
-    )
-
-
-def _compile_limits(spec, limits: Limits) -> Limits:
-    return dataclasses.replace(
-        _run_limits(spec, limits),
-        cpu_s=max(1, int(spec.compile_s)),
-        wall_s=spec.compile_s,
-        address_space_mb=max(limits.address_space_mb, spec.address_space_mb, 4096),
-        file_size_mb=max(limits.file_size_mb, 256),
-    )
-
-
-def _compile_failure(built: ExecResult) -> ExecResult:
-    if built.status == "timeout":
-        reason = f"compile {built.reason}"
-    elif built.status == "error":
-        reason = built.reason
-    else:
-        reason = "compile error: " + _first_error_line(built.stderr_tail or built.stdout_tail)
-    return dataclasses.replace(built, reason=reason, phase="compile")
-
-
-def _first_error_line(text: str) -> str:
-    """The compiler's first error message (g++ `error:`, rustc `error[E0425]:`, mcs `error CS1525`, ...)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for pattern in (_COMPILER_ERROR, _TELLING):
-        for line in lines:
-            if pattern.search(line):
-                return line[:200]
-    return lines[-1][:200] if lines else "(no message)"
-
-
-def _apply_output_rule(result: ExecResult, spec) -> ExecResult:
-    if not result.passed or spec.output_failure is None:
-        return result
-    why = spec.output_failure(result.stdout_tail, result.stderr_tail)
-    return result if why is None else dataclasses.replace(result, status="fail", reason=why)
 
 
 @dataclass(frozen=True)
@@ -248,13 +183,15 @@ class _Step:
 
 
 @contextlib.contextmanager
-def _workdir(files: Mapping[str, str], uid: int | None):
+def _workdir(files: Mapping[str, str], uid: int | None, seed: str | None = None):
     path = tempfile.mkdtemp(prefix="uscd-run-")
     try:
+        if seed is not None:
+            _plant(seed, path, uid)
         for name, text in files.items():
             Path(path, name).write_text(text, encoding="utf-8")
             os.chmod(os.path.join(path, name), 0o444)
-        os.mkdir(os.path.join(path, "tmp"), 0o700)
+        os.makedirs(os.path.join(path, "tmp"), 0o700, exist_ok=True)
         if uid is not None:
             # group root, so that bwrap (root without CAP_DAC_OVERRIDE) can still chdir there
             for directory in (path, os.path.join(path, "tmp")):
@@ -266,6 +203,23 @@ def _workdir(files: Mapping[str, str], uid: int | None):
             shutil.rmtree(path, onexc=_force_remove)
         else:
             shutil.rmtree(path, onerror=_force_remove)
+
+
+def _plant(seed: str, workdir: str, uid: int | None) -> None:
+    """The seed's folders made anew (the sandbox uid's, so it can add files), its files hard-linked:
+    no copying, and a program cannot change them for the next run (they stay root's, 0644); it can only
+    unlink its own links. Copied when the seed lies on another file system."""
+    for root, dirs, names in os.walk(seed):
+        target = os.path.join(workdir, os.path.relpath(root, seed))
+        for name in dirs:
+            os.makedirs(os.path.join(target, name), 0o770, exist_ok=True)
+            if uid is not None:
+                os.chown(os.path.join(target, name), uid, 0)
+        for name in names:
+            try:
+                os.link(os.path.join(root, name), os.path.join(target, name))
+            except OSError:  # EXDEV
+                shutil.copy2(os.path.join(root, name), os.path.join(target, name))
 
 
 def _force_remove(func, path, _exc) -> None:
@@ -470,7 +424,13 @@ def _classify(
     s: _Streams, expected: bytes, level: str, limits: Limits, duration: float, execd: bool = False
 ) -> ExecResult:
     status, exit_code, reason = _verdict(s, expected, limits)
-    if execd and status == "fail" and not s.done.startswith(b"RE") and exit_code is not None:
+    if (
+        execd
+        and status == "fail"
+        and not s.overflow
+        and not s.done.startswith(b"RE")
+        and exit_code is not None
+    ):
         reason = _exit_reason(exit_code, s.stderr)
     return ExecResult(
         status=status,

@@ -3,8 +3,9 @@
 Records (`prompts/<dataset>-<lang>-<variant>.jsonl` of nuprl/MultiPL-E) hold `name, language,
 prompt, doctests, original, prompt_terminology, tests, stop_tokens`. Variants: `reworded` (what
 the USCD authors and the bigcode harness use; the default), `transform`, `keep`, `remove`.
-Execution of non-Python languages is not wired yet: these are Problem objects only, with the
-test program assembled the MultiPL-E way (prompt + completion + "\\n" + tests).
+The test program is assembled the MultiPL-E way (prompt + completion + "\\n" + tests, the completion
+cut at the record's stop tokens during generation) and executed by uscd.execution in the problem's
+language (docs/multipl-e.md; `uscd doctor` says which languages this machine can run).
 
 Data: `data=PATH` (a .jsonl/.jsonl.gz file, or a folder holding `<dataset>-<lang>-<variant>.jsonl[.gz]`),
 else the developers' shared folder, else (reworded only) the Hugging Face hub `nuprl/MultiPL-E`.

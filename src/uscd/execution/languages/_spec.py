@@ -20,8 +20,8 @@ SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"  # the PATH programs and compilers
 
 
 def cache_root() -> Path:
-    """Where shared build artefacts live (the precompiled header): as root a directory the sandbox
-    uids can read (not /root/.cache, mode 0700)."""
+    """Where shared build artefacts live (precompiled header, warm Go build cache): as root a
+    directory the sandbox uids can read (not /root/.cache, mode 0700)."""
     if os.geteuid() == 0:
         return Path("/var/cache/uscd")
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "uscd"
@@ -65,6 +65,8 @@ class Language:
     compile_extra: Callable[[str], tuple[tuple[str, ...], tuple[str, ...]]] | None = None
     notes: str = ""  # where this differs from MultiPL-E's evaluator, for docs and doctor
     smoke: tuple[str, str] = ("", "")  # (a program that passes, one that exits 0 early): `uscd doctor`
+    # a host folder whose contents are copied into each work dir first (a warm Go build cache), or None
+    workdir_seed: Callable[[], str | None] | None = None
     # False only for comparisons (scripts/multipl_e_parity.py): exit status 0 alone passes, as in MultiPL-E
     proof: bool = True
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""P7: sandboxed execution of one method's MultiPL-E samples (161 per language), per language.
+"""X1: sandboxed execution of one method's MultiPL-E samples (161 per language), per language.
 
 Runs every greedy sample of each language's run folder through `run_many` (default workers = cores,
 default 10 s limit, as `uscd evaluate`) and reports the wall time per language and in total; the
@@ -7,7 +7,7 @@ target is all 12 required languages in under 10 minutes. For C++ it also times t
 without the precompiled <bits/stdc++.h> (the ratio of the two runs in this script). No model is
 loaded: no lock needed, but other CPU work on the machine slows every figure.
 
-    python benchmarks/p7_multipl_e_exec.py --root results/qwen2.5-coder-0.5b [--languages cpp,java]
+    python benchmarks/x1_multipl_e_exec.py --root results/qwen2.5-coder-0.5b [--languages cpp,java]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main() -> None:
     required_s = sum(r[2] for r in rows if r[0] in REQUIRED and isinstance(r[2], float))
     missing = [lang for lang in REQUIRED if lang not in timed_required]
     _common.emit(
-        "P7",
+        "X1",
         round(required_s, 1),
         target="<= 600 s for the 12 required languages",
         ok=not missing and required_s <= 600,
