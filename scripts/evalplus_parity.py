@@ -138,7 +138,7 @@ def compare(theirs: dict[str, str], ours: dict[str, dict]) -> dict:
         "evalplus_base_pass": sum(c[0] == "P" for c in theirs.values()),
         "evalplus_plus_pass": sum(c[0] == c[1] == "P" for c in theirs.values()),
         "uscd_base_pass": sum(bool(ours[t]["base_passed"]) for t in theirs if t in ours),
-        "uscd_plus_pass": sum(bool(ours[t]["passed"]) for t in theirs if t in ours),
+        "uscd_plus_pass": sum(ours[t]["status"] == "pass" for t in theirs if t in ours),
         "differences": diffs,
     }
 
@@ -165,7 +165,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", choices=sorted(DATA), required=True)
     ap.add_argument("--samples", type=Path, required=True, help="the samples file both sides score")
-    ap.add_argument("--ours", type=Path, required=True, help="results.jsonl of `uscd evaluate --samples`")
+    ap.add_argument(
+        "--ours",
+        type=Path,
+        required=True,
+        help="results.jsonl of `uscd evaluate --samples`, or of a run folder",
+    )
     ap.add_argument("--data", type=Path, default=None, help="dataset file (default: the shared copy)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None, help="write the comparison as JSON here")

@@ -78,6 +78,24 @@ def test_both_styles_are_scored_and_rows_keep_the_input_order(task, tmp_path):
     assert summary["input"]["rows_skipped"] == []
 
 
+def test_bigcode_generations_json_is_read_by_position(task, tmp_path):
+    programs = [
+        ["def inc(x):\n    return x + 1\n"],
+        ["def dbl(x):\n    return x\n", "def dbl(x):\n    return 2 * x\n"],
+    ]
+    path = tmp_path / "generations.json"
+    path.write_text(json.dumps([*programs, [], ["one problem too many"]]))  # 3rd: no programs
+    good, bad = read_samples(path, task)
+    assert [(s.line, s.item, s.task_id, s.solution is not None) for s in good] == [
+        (1, 0, "HumanEval/0", True),
+        (2, 0, "HumanEval/1", True),
+        (2, 1, "HumanEval/1", True),
+    ]
+    assert [b.line for b in bad] == [3, 4] and "beyond the task's 3 problems" in bad[1].reason
+    summary = evaluate_samples_file(task, path, tmp_path / "out", Sandbox())
+    assert summary["passed"] == 2 and summary["samples_executed"] == 3
+
+
 def test_bad_rows_are_reported_with_their_line_and_skipped(task, tmp_path):
     samples = write_lines(
         tmp_path / "s.jsonl",

@@ -69,7 +69,7 @@ def test_the_recorded_calibration_is_the_same_whichever_model_made_it(tmp_path):
     """Run configs (and so config hashes) record rule, knobs and source, not the warning's input."""
     from types import SimpleNamespace
 
-    from uscd.methods import make_rule
+    from uscd.decoding import make_rule
 
     (spec,) = parse_methods("uscd-cal=uscd")
     calibration = {"rule": "uscd", "knobs": {"rho": 0.3}, "source": "c.json"}
@@ -102,19 +102,26 @@ def test_committed_runs_keep_their_config_hash(tmp_path):
     """Grouped settings record exactly what the flat ones did: every committed run still resumes."""
     from types import SimpleNamespace
 
-    configs = sorted(RESULTS.glob("*/*/*/config.json"))
-    assert len(configs) >= 20
-    for path in configs:
-        config = json.loads(path.read_text())
-        if config.get("kind") == "samples-file":  # scored from a file, not made by run_config
-            continue
+    configs = [json.loads(p.read_text()) | {"path": p} for p in sorted(RESULTS.glob("*/*/*/config.json"))]
+    runs = [c for c in configs if c.get("kind") != "samples-file"]  # re-scored files: no generation
+    assert len(runs) >= 20
+    for config in runs:
+        path = config.pop("path")
         settings = settings_like(config, tmp_path)
         method = config["method"]
         task = SimpleNamespace(config=lambda c=config: {**c["task"], "dataset_path": c["dataset_location"]})
         rule = SimpleNamespace(name=method["rule"], knobs=lambda m=method: m["knobs"])
         model_info = {**config["model"], "path": config["model_location"]}
         backend_info = {**config["backend"], "n_threads": config.get("threads")}
-        rebuilt = run_config(settings, task, settings.run.methods[0], rule, model_info, backend_info)
+        rebuilt = run_config(
+            settings,
+            task,
+            settings.run.methods[0],
+            rule,
+            model_info,
+            backend_info,
+            prompt=config.get("prompt"),
+        )
         assert config_hash(rebuilt) == config["config_hash"], path
 
 
@@ -263,3 +270,45 @@ def test_generation_only_then_evaluate(model_path, tmp_path):
     assert ev.returncode == 0, ev.stderr
     assert len(lines(out / "cd" / "results.jsonl")) == 2
     assert json.loads((out / "cd" / "summary.json").read_text())["samples_executed"] == 2
+
+
+class Recorder:
+    """A Progress that remembers which bars the stages opened and how many items finished."""
+
+    def __init__(self) -> None:
+        self.bars: list[tuple[str, int, int]] = []
+        self.advanced: list[bool | None] = []
+        self.warnings: list[str] = []
+
+    def start(self, label, total, done, passed=0, executed=0):
+        self.bars.append((label, total, done))
+
+    def advance(self, passed, extra=""):
+        self.advanced.append(passed)
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+
+def test_eval_is_the_generation_stage_then_the_evaluation_stage(tmp_path, monkeypatch):
+    """No model: a fake backend generates; the evaluation stage (what `uscd evaluate` runs) judges."""
+    from tests.test_batched import FakeBackend
+
+    from uscd import generate, models, runner
+    from uscd.generate import Decoder
+
+    monkeypatch.setattr(generate, "open_decoder", lambda *a, **k: Decoder(FakeBackend()))
+    monkeypatch.setattr(models, "describe", lambda path: {"name": "fake", "sha256": "0" * 64})
+    settings = EvalSettings(
+        RunSettings("humaneval", {}, parse_methods("greedy"), tmp_path, limit=3),
+        generation=GenerationSettings(max_new_tokens=8),
+    )
+    progress = Recorder()
+    (summary,) = runner.run_eval(settings, progress=progress)
+    assert [b[0] for b in progress.bars] == ["generate greedy", "evaluate greedy"]
+    assert progress.advanced[:3] == [None] * 3 and all(isinstance(p, bool) for p in progress.advanced[3:])
+    results = list(read_jsonl(tmp_path / "greedy" / "results.jsonl"))
+    assert len(results) == 3 and summary["samples_executed"] == 3
+    again = Recorder()
+    runner.run_eval(settings, progress=again)  # resumed: nothing generated or executed twice
+    assert again.bars == [("generate greedy", 3, 3), ("evaluate greedy", 3, 3)] and again.advanced == []

@@ -32,9 +32,8 @@ class Sandbox:
 def sandbox_limits(timeout_s: float, budget_s: float | None = None, memory_mb: int | None = None) -> Limits:
     """The limits of one program: `timeout_s` (plus a suite's own time budget, when it has one)."""
     wall = timeout_s + (budget_s or 0.0)
-    if memory_mb is None:
-        return Limits(wall_s=wall, cpu_s=max(1, int(wall)))
-    return Limits(wall_s=wall, cpu_s=max(1, int(wall)), address_space_mb=memory_mb)
+    memory = {} if memory_mb is None else {"address_space_mb": memory_mb}
+    return Limits(wall_s=wall, cpu_s=max(1, int(wall)), **memory)
 
 
 def judge(problem: Problem, solution: str, timeout_s: float, level: str) -> dict[str, Any]:

@@ -5,7 +5,9 @@ ignored:
 - MultiPL-E / bigcode style: `name` or `task_id`, and `completion` (a string, or a list of them)
   or `completions` (a list);
 - evalplus style: `task_id` and `solution` (prompt + completion, scored exactly as given; when a
-  row has both, `solution` wins, as in evalplus).
+  row has both, `solution` wins, as in evalplus);
+- bigcode-evaluation-harness `generations.json`: a JSON array with one list of whole programs per
+  problem, in the task's problem order (scored as solutions, as given).
 A row that cannot be scored (not JSON, not an object, no id, an id the task does not know, no
 code) is reported with its line number and skipped.
 """
@@ -86,6 +88,9 @@ def row_codes(row: Any) -> tuple[str, list[str | None], list[str | None]] | str:
         return "no task_id or name"
     if isinstance(row.get("solution"), str):
         return str(ident), [None], [row["solution"]]
+    solutions = row.get("solutions")
+    if isinstance(solutions, list) and solutions and all(isinstance(c, str) for c in solutions):
+        return str(ident), [None] * len(solutions), list(solutions)
     codes = row.get("completion", row.get("completions"))
     if isinstance(codes, str):
         codes = [codes]
@@ -94,13 +99,26 @@ def row_codes(row: Any) -> tuple[str, list[str | None], list[str | None]] | str:
     return str(ident), list(codes), [None] * len(codes)
 
 
+def positional_rows(rows: list[tuple[int, Any]], task: Task) -> list[tuple[int, Any]]:
+    """bigcode's generations.json (a list of lists of programs, one list per problem in order) as
+    evalplus-style rows; any other file unchanged."""
+    if not rows or not all(isinstance(row, list) for _, row in rows):
+        return rows
+    problems = task.problems()
+    beyond = BadRow(0, f"position beyond the task's {len(problems)} problems")
+    return [
+        (line, {"task_id": problems[line - 1].task_id, "solutions": row} if line <= len(problems) else beyond)
+        for line, row in rows
+    ]
+
+
 def read_samples(path: Path, task: Task) -> tuple[list[Sample], list[BadRow]]:
     """Every scorable sample in input order, and every row that was skipped, with its reason."""
     samples: list[Sample] = []
     bad: list[BadRow] = []
     counts: dict[str, int] = defaultdict(int)
-    for line, row in read_rows(Path(path)):
-        parsed = row_codes(row)
+    for line, row in positional_rows(read_rows(Path(path)), task):
+        parsed = row.reason if isinstance(row, BadRow) else row_codes(row)
         if isinstance(parsed, str):
             bad.append(BadRow(line, parsed))
             continue
