@@ -77,6 +77,7 @@ def calibrate(settings: EvalSettings, grid: Grid, *, progress: bool = True) -> d
         "problems": summaries["greedy"]["problems_executed"],
     }
     record["model"] = model_of(settings.out)
+    record["prompt_style"] = settings.prompt_style
     write_json_atomic(settings.out / "calibration.json", record)
     return record
 
