@@ -77,6 +77,7 @@ def calibrate(settings: EvalSettings, grid: Grid, *, progress: Progress | None =
         "problems": summaries["greedy"]["problems_executed"],
     }
     record["model"] = model_of(run.out)
+    record["prompt_style"] = settings.generation.prompt_style
     write_json_atomic(run.out / "calibration.json", record)
     return record
 
