@@ -1,4 +1,4 @@
-"""uscd.lame.derive on small hand-written prompts: one construct at a time, every language family."""
+"""uscd.prompts.lame.derive on small hand-written prompts: one construct at a time, every language family."""
 
 from __future__ import annotations
 

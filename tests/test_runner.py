@@ -69,7 +69,7 @@ def test_the_recorded_calibration_is_the_same_whichever_model_made_it(tmp_path):
     """Run configs (and so config hashes) record rule, knobs and source, not the warning's input."""
     from types import SimpleNamespace
 
-    from uscd.decoding import make_rule
+    from uscd.methods import make_rule
 
     (spec,) = parse_methods("uscd-cal=uscd")
     calibration = {"rule": "uscd", "knobs": {"rho": 0.3}, "source": "c.json"}
@@ -294,10 +294,9 @@ def test_eval_is_the_generation_stage_then_the_evaluation_stage(tmp_path, monkey
     """No model: a fake backend generates; the evaluation stage (what `uscd evaluate` runs) judges."""
     from tests.test_batched import FakeBackend
 
-    from uscd import generate, models, runner
-    from uscd.generate import Decoder
+    from uscd import engine, models, runner
 
-    monkeypatch.setattr(generate, "open_decoder", lambda *a, **k: Decoder(FakeBackend()))
+    monkeypatch.setattr(engine, "open_engine", lambda *a, **k: engine.Engine(FakeBackend()))
     monkeypatch.setattr(models, "describe", lambda path: {"name": "fake", "sha256": "0" * 64})
     settings = EvalSettings(
         RunSettings("humaneval", {}, parse_methods("greedy"), tmp_path, limit=3),
