@@ -27,6 +27,7 @@ from uscd.engine import dispatch as batched
 from uscd.engine.backends import Capabilities
 from uscd.errors import ContextFull, UscdError
 from uscd.methods import Sampler, make_rule
+from uscd.prompts.auxiliary import FROM_PROMPT
 
 V = 40
 EOS = 0
@@ -150,7 +151,8 @@ def make_requests(rule_name, sync="lazy", n=7, temperature=0.0, **cfg):
         rule = make_rule(rule_name, threshold=0.1) if rule_name == "uscd-official" else make_rule(rule_name)
         sampler = Sampler(temperature=temperature, top_p=0.9, seed=i) if temperature else Sampler()
         config = GenerationConfig(max_new_tokens=40 + 7 * i, stop=("qq",), sync=sync, **cfg)
-        out.append(Request(prompt, lame if "lame" in rule.aux else None, rule, sampler, config))
+        aux = {name: lame if name == "lame" else FROM_PROMPT[name](prompt) for name in rule.aux}
+        out.append(Request(prompt, aux or None, rule, sampler, config))
     return out
 
 
@@ -181,7 +183,7 @@ COMPARED = (
 )
 
 
-@pytest.mark.parametrize("rule_name", ["greedy", "uscd", "cd", "cfg", "uscd-official"])
+@pytest.mark.parametrize("rule_name", ["greedy", "uscd", "cd", "cfg", "uscd-official", "spa", "adadec"])
 @pytest.mark.parametrize("sync", ["lazy", "eager"])
 @pytest.mark.parametrize("prefetch", ["hot", "always", "never"])
 @pytest.mark.parametrize("batch", [1, 3])
