@@ -55,6 +55,11 @@ class FakeSequence:
         self.backend.evaluated += len(tokens)
         return fake_logits(self.tokens)
 
+    def extend_rows(self, tokens, first=0):
+        start = len(self.tokens)
+        self.extend(tokens)
+        return np.stack([fake_logits(self.tokens[: start + j + 1]) for j in range(first, len(tokens))])
+
     def truncate(self, n):
         del self.tokens[n:]
 

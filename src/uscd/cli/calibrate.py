@@ -1,4 +1,9 @@
-"""`uscd calibrate`: choose USCD's gate threshold, rho and alpha on a held-out split (never a test set)."""
+"""`uscd calibrate`: choose a rule's knobs on a held-out split (never a test set).
+
+--rule uscd (default): the gate threshold, rho and alpha (a grid of eval runs); --rule spa: omega
+(a grid of eval runs); --rule adadec: the entropy threshold, learned by teacher forcing the
+reference solutions of MBPP train + validation (no generation at all).
+"""
 
 from __future__ import annotations
 
@@ -22,9 +27,14 @@ def floats(text: str) -> tuple[float, ...]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="calibrate the uscd gate on MBPP validation", description=__doc__)
+    p = sub.add_parser("calibrate", help="calibrate a rule's knobs on MBPP validation", description=__doc__)
+    p.add_argument("--rule", choices=["uscd", "spa", "adadec"], default="uscd", help="rule to calibrate")
     p.add_argument("--task", default="mbpp", help="task with a held-out split (default: mbpp)")
-    p.add_argument("--split", default=None, help="held-out split (default: validation = MBPP ids 511-600)")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="held-out split (default: validation = MBPP ids 511-600; adadec: train,validation)",
+    )
     p.add_argument("--data", default=None, help="dataset file (default: the hub)")
     p.add_argument("--measure", choices=MEASURES, default="std-norm")
     p.add_argument(
@@ -32,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--rhos", type=floats, default=None, help="contrast strengths (default 0.3,0.7,1.0)")
     p.add_argument("--alphas", type=floats, default=None, help="V_head fractions (default 0.1)")
+    p.add_argument("--omegas", type=floats, default=None, help="spa: anchoring strengths (1.1,1.25,1.5,2)")
+    p.add_argument("--weighting", choices=["none", "prob"], default="none", help="spa: per-token weighting")
+    p.add_argument("--mask", choices=["token", "drop"], default="token", help="spa: how the text is masked")
     p.add_argument("--limit", type=positive_int, default=None)
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--out", default=None, help="grid run folders (default: runs/calibration-<task>)")
@@ -42,26 +55,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from uscd.calibrate import Grid, calibrate
-    from uscd.runner import EvalSettings
+def grid_from_args(args: argparse.Namespace):
+    from uscd.calibrate import Grid, SpaGrid
 
-    check_threads(args.threads)
+    if args.rule == "spa":
+        return SpaGrid(omegas=args.omegas or SpaGrid().omegas, weighting=args.weighting, mask=args.mask)
     defaults = Grid(measure=args.measure)
     if args.measure != "std-norm" and args.thresholds is None:
         raise UscdError(f"give --thresholds for the {args.measure} measure (the defaults are for std-norm)")
-    grid = Grid(
+    return Grid(
         measure=args.measure,
         thresholds=args.thresholds or defaults.thresholds,
         rhos=args.rhos or defaults.rhos,
         alphas=args.alphas or defaults.alphas,
     )
-    options = {"data": args.data, "split": args.split}
+
+
+def run(args: argparse.Namespace) -> int:
+    from uscd.calibrate import calibrate
+    from uscd.runner import EvalSettings
+
+    check_threads(args.threads)
+    split = None if args.rule == "adadec" else args.split
+    options = {"data": args.data, "split": split}
     settings = EvalSettings(
         task_name=args.task,
         task_options=options,
         methods=[],
-        out=Path(args.out or Path("runs") / f"calibration-{args.task}"),
+        out=Path(
+            args.out
+            or Path("runs") / f"calibration-{args.task}" + ("" if args.rule == "uscd" else f"-{args.rule}")
+        ),
         model=args.model,
         backend=args.backend,
         n_ctx=args.n_ctx,
@@ -71,11 +95,14 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         timeout_s=args.timeout,
     )
-    record = calibrate(settings, grid, progress=not args.quiet)
-    print(
-        json.dumps(
-            {k: record[k] for k in ("rule", "knobs", "selected", "baseline", "trigger_thresholds")}, indent=2
-        )
-    )
+    if args.rule == "adadec":
+        from uscd.calibrate_adadec import calibrate_adadec
+
+        splits = tuple((args.split or "train,validation").split(","))
+        record = calibrate_adadec(settings, splits)
+    else:
+        record = calibrate(settings, grid_from_args(args), progress=not args.quiet)
+    shown = ("rule", "knobs", "selected", "baseline", "trigger_thresholds", "fire_rate_teacher_forced")
+    print(json.dumps({k: record[k] for k in shown if k in record}, indent=2))
     print(f"calibration written to {settings.out / 'calibration.json'} (use: uscd eval --calibration FILE)")
     return 0

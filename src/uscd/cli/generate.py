@@ -81,6 +81,23 @@ def lame_for(prompt: str, args: argparse.Namespace) -> tuple[str, list[str]]:
     return lame, warnings
 
 
+def aux_for(prompt: str, rule, args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
+    """The auxiliary prompts the rule reads (the lame prompt given or derived; the others built from
+    the prompt) and warnings about them."""
+    from uscd.prompts.auxiliary import FROM_PROMPT
+
+    aux: dict[str, str] = {}
+    warnings: list[str] = []
+    for name in rule.aux:
+        if name == "lame":
+            aux[name], warnings = lame_for(prompt, args)
+        else:
+            aux[name] = FROM_PROMPT[name](prompt)
+            if aux[name] == prompt:
+                warnings.append(f"the prompt has no description to mask: {rule.name} decodes like greedy")
+    return aux, warnings
+
+
 def run(args: argparse.Namespace) -> int:
     from uscd.engine import GenerationConfig, open_decoder
 
@@ -92,17 +109,14 @@ def run(args: argparse.Namespace) -> int:
     sampler = sampler_from_args(args, args.rule)
     stops = () if args.no_stop else tuple(args.stop) if args.stop else PYTHON_STOPS
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, stop=stops, sync=args.sync)
-    warnings: list[str] = []
-    lame = None
-    if "lame" in rule.aux:
-        lame, warnings = lame_for(prompt, args)
+    aux, warnings = aux_for(prompt, rule, args)
     decoder = open_decoder(args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads)
     if gate := rule.gate_warning(decoder.backend.vocab_size):
         warnings.append(gate)
     from uscd.cli.trace_view import print_warnings
 
     print_warnings(warnings)
-    gen = decoder.generate(prompt, lame, rule, sampler, config)
+    gen = decoder.generate(prompt, aux, rule, sampler, config)
     if args.json:
         print(json.dumps(result_json(gen, rule, sampler, warnings), ensure_ascii=False))
         return 0
