@@ -188,7 +188,9 @@ COMPARED = (
 )
 
 
-@pytest.mark.parametrize("rule_name", ["greedy", "uscd", "cd", "cfg", "uscd-official", "spa", "adadec"])
+@pytest.mark.parametrize(
+    "rule_name", ["greedy", "uscd", "cd", "cfg", "uscd-official", "spa", "adadec", "intent"]
+)
 @pytest.mark.parametrize("sync", ["lazy", "eager"])
 @pytest.mark.parametrize("prefetch", ["hot", "always", "never"])
 @pytest.mark.parametrize("batch", [1, 3])

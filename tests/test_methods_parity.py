@@ -233,6 +233,37 @@ def test_adadec_threshold_learning_equals_the_authors():
         assert ours["probability_cut"] == round(theirs["best_threshold"], 2)
 
 
+def their_intent_candidates(original, masked, alphas):
+    """Transcribed from fangz-cs/IntentCoding @ a223155, src/intentcoding/decoding.py
+    (``ensemble_candidates``): the candidates and their mean probabilities."""
+    original, masked = torch.from_numpy(original), torch.from_numpy(masked)
+    signal = original - masked
+    grouped: dict[int, list[float]] = {}
+    for alpha in alphas:
+        probabilities = torch.softmax((original + float(alpha) * signal).float(), dim=-1)
+        token = int(torch.argmax(probabilities).item())
+        grouped.setdefault(token, []).append(float(probabilities[token].item()))
+    return {token: sum(p) / len(p) for token, p in grouped.items()}
+
+
+def test_intent_candidates_equal_the_authors_ensemble():
+    from uscd.methods import IntentCoding, StdView, intent_candidates
+
+    alphas = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    several = 0
+    for seed in range(40):
+        std, masked = hand_made_rows(seed)
+        masked = (std + (masked - std) * 3).astype(np.float32)  # intent signals strong enough to matter
+        theirs = their_intent_candidates(std, masked, alphas)
+        ids, probs = intent_candidates(std, masked, alphas)
+        assert dict(zip(ids.tolist(), probs.tolist(), strict=True)) == pytest.approx(theirs, rel=1e-5)
+        # beam width 1: their best child is the highest mean probability, ties to the lower token id
+        best = min(theirs, key=lambda t: (-theirs[t], t))
+        assert IntentCoding().score(StdView(std), masked).scores.argmax() == best
+        several += len(theirs) > 1
+    assert several >= 5
+
+
 def mask_humaneval_instruction(prompt: str, mask_tok: str) -> str:
     """Transcribed from magic-YuanTian/Selective-Prompt-Anchoring @ 158fa8b,
     obsolete/obsolete/weighted_utils/weighted_text_utils.py (mask_test_case=False)."""

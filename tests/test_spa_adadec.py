@@ -144,3 +144,17 @@ def test_teacher_forced_steps_score_each_reference_token():
         view = StdView(fake_logits(prompt + ref[:i]))
         assert got.entropy[i] == pytest.approx(view.uncertainty("entropy"))
         assert got.top1[i] == (view.greedy_token == token)
+
+
+def test_intent_knobs():
+    from uscd.methods import IntentCoding
+
+    (spec,) = parse_methods("intent:alphas=0/0.5/2:mask=token")
+    rule = spec.build({})
+    assert rule.aux == ("masked",) and rule.knobs() == {"alphas": "0/0.5/2", "mask": "token"}
+    assert IntentCoding().aux == ("masked-drop",)
+    with pytest.raises(UscdError):
+        IntentCoding(alphas="0/x")
+    view = StdView(fake_logits([4, 5]))
+    step = IntentCoding(alphas="0").score(view, fake_logits([4]))
+    assert step.scores.argmax() == view.greedy_token  # strength 0 alone is greedy

@@ -25,6 +25,7 @@ from uscd.methods.gate import (
     uncertainty,
 )
 from uscd.methods.greedy import Greedy
+from uscd.methods.intent import IntentCoding, intent_candidates
 from uscd.methods.official import UscdOfficial, official_scores
 from uscd.methods.rule import Rule
 from uscd.methods.sampling import Sampler, nucleus
@@ -53,6 +54,7 @@ RULES: dict[str, type[Rule]] = {
     "uscd-official": UscdOfficial,
     "spa": Spa,
     "adadec": AdaDec,
+    "intent": IntentCoding,
 }
 
 
@@ -78,6 +80,7 @@ __all__ = [
     "Contrast",
     "Gate",
     "Greedy",
+    "IntentCoding",
     "Rollout",
     "Rule",
     "Sampler",
@@ -91,6 +94,7 @@ __all__ = [
     "cfg_scores",
     "contrast_scores",
     "dense_scores",
+    "intent_candidates",
     "log_softmax",
     "logsumexp",
     "make_rule",
