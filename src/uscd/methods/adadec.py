@@ -21,8 +21,11 @@ import numpy as np
 from uscd.methods.rule import Rule, check, finite
 from uscd.methods.view import Rollout, Scores, StdView, Step, dense_scores, logsumexp
 
-# learned with `uscd calibrate --rule adadec` on MBPP train + validation (docs/methods.md)
-DEFAULT_THRESHOLD = 1.321288  # the authors' learned value for qwen3-0.6b (data/learned_thresholds.json)
+# learned for the default model (Qwen2.5-Coder-0.5B-Instruct) with `uscd calibrate --rule adadec` on
+# MBPP train + validation: results/qwen2.5-coder-0.5b/calibration-adadec-mbpp-train-validation.
+# The authors' nearest model, qwen3-0.6b, has 1.321288 (data/learned_thresholds.json); other models
+# should be calibrated (`uscd eval --calibration FILE`).
+DEFAULT_THRESHOLD = 1.217279
 
 
 def top_candidates(logits: np.ndarray, k: int) -> np.ndarray:
