@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from uscd.metrics import mcnemar_exact  # noqa: E402
+from uscd.metrics import mcnemar_exact
 
 COMMIT = "8624555e4c82451950a8caadb2921c2eed04ae7a"
 
