@@ -9,7 +9,6 @@ loading the model to the last summary, and reports pass@1 beside the time.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -23,29 +22,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="first N problems (default: all 164)")
     ap.add_argument("--method", default="uscd")
     ap.add_argument("--model", default=None)
-    ap.add_argument("--batch", default=None, help="auto or N, when the runner supports it")
+    ap.add_argument("--batch", default="1", help="auto or N (default 1)")
     ap.add_argument("--max-new-tokens", type=int, default=512)
     args = ap.parse_args(argv)
 
-    from uscd.runner import EvalSettings, parse_methods, run_eval
+    from uscd.run.settings import EvalSettings, GenerationSettings, ModelSettings, RunSettings
+    from uscd.runner import parse_methods, run_eval
 
     with tempfile.TemporaryDirectory(prefix="uscd-p3-") as tmp, model_lock():
-        settings = EvalSettings(
-            task_name="humaneval",
-            task_options={},
-            methods=parse_methods(args.method),
-            out=Path(tmp),
-            model=args.model,
-            max_new_tokens=args.max_new_tokens,
-            limit=args.limit,
-            save_traces=False,
-        )
-        if args.batch is not None:
-            if "batch" not in {f.name for f in dataclasses.fields(EvalSettings)}:
-                ap.error("this uscd.runner has no batch setting yet")
-            settings.batch = args.batch if args.batch == "auto" else int(args.batch)
+        run = RunSettings("humaneval", {}, parse_methods(args.method), Path(tmp), limit=args.limit)
+        batch = args.batch if args.batch == "auto" else int(args.batch)
+        generation = GenerationSettings(max_new_tokens=args.max_new_tokens, batch=batch, save_traces=False)
+        settings = EvalSettings(run, ModelSettings(name=args.model), generation)
         with Timer() as t:
-            (summary,) = run_eval(settings, progress=False)
+            (summary,) = run_eval(settings)
     n = summary.get("problems_executed", 0)
     pass1 = summary.get("pass@1")
     gen = summary.get("generation", {})

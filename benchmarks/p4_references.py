@@ -1,6 +1,6 @@
 """P4: sandboxed execution of the 164 canonical HumanEval solutions, wall time (target <= 15 s).
 
-Runs ``uscd.runner.check_references`` (``uscd eval --check-references``): every reference must pass.
+Runs ``uscd.run.references.check_references`` (``uscd eval --check-references``): every reference must pass.
 No model is loaded.
 
     python benchmarks/p4_references.py [--level auto|process|namespace] [--workers N]
@@ -22,13 +22,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
 
-    from uscd.runner import check_references
+    from uscd.run.evaluate import Sandbox
+    from uscd.run.references import check_references
     from uscd.tasks import get_task
 
     with Timer() as t:
-        report = check_references(
-            get_task("humaneval"), limit=args.limit, level=args.level, workers=args.workers
-        )
+        sandbox = Sandbox(level=args.level, workers=args.workers)
+        report = check_references(get_task("humaneval"), sandbox, limit=args.limit)
     print("P4: HumanEval canonical solutions in the sandbox")
     print(
         table(

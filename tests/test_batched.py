@@ -311,6 +311,7 @@ def test_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
 def test_eval_runner_batched_equals_one_at_a_time_and_resumes(tmp_path, monkeypatch):
     """`uscd eval --batch N` writes every sample once (in completion order), like --batch 1."""
     from uscd import engine, models, runner
+    from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
     from uscd.runs import read_jsonl
 
     backend = FakeBackend()
@@ -318,17 +319,12 @@ def test_eval_runner_batched_equals_one_at_a_time_and_resumes(tmp_path, monkeypa
     monkeypatch.setattr(models, "describe", lambda path: {"name": "fake", "sha256": "0" * 64})
 
     def run(out, batch):
-        settings = runner.EvalSettings(
-            task_name="humaneval",
-            task_options={},
-            methods=runner.parse_methods("greedy,uscd:threshold=0.3"),
-            out=out,
-            max_new_tokens=24,
-            batch=batch,
-            limit=7,
-            generation_only=True,
+        methods = runner.parse_methods("greedy,uscd:threshold=0.3")
+        settings = EvalSettings(
+            RunSettings("humaneval", {}, methods, out, limit=7, generation_only=True),
+            generation=GenerationSettings(max_new_tokens=24, batch=batch),
         )
-        runner.run_eval(settings, progress=False)
+        runner.run_eval(settings)
 
     def samples(folder):
         records = sorted(read_jsonl(folder / "samples.jsonl"), key=lambda s: s["task_id"])

@@ -1,4 +1,4 @@
-"""uscd.lame on all 164 HumanEval prompts (read from the shared data folder)."""
+"""uscd.prompts.lame on all 164 HumanEval prompts (read from the shared data folder)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""uscd.lame on MultiPL-E prompts: our lame prompt of the `transform` prompt against MultiPL-E's
+"""uscd.prompts.lame on MultiPL-E prompts: our lame prompt of the `transform` prompt against MultiPL-E's
 own `remove` prompt (doctests dropped by MultiPL-E), and the `reworded` prompts the USCD authors use.
 
 Run with `-s` to see the agreement rate per language (also in docs/lame-prompts.md).

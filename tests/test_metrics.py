@@ -22,6 +22,11 @@ from uscd.metrics import (
     wilson_interval,
 )
 
+try:
+    from statsmodels.stats.multitest import multipletests
+except ImportError:
+    multipletests = None
+
 
 @st.composite
 def n_c_k(draw):
@@ -217,3 +222,33 @@ def test_paired_bootstrap_properties(pairs, seed):
     flipped = paired_bootstrap(candidate, baseline, n_boot=200, seed=seed)
     assert flipped.mean_diff == pytest.approx(-diff.mean_diff)
     assert flipped.p_value == pytest.approx(diff.p_value)
+
+
+# --------------------------------------------------------------------------- Holm
+
+
+def test_holm_by_hand():
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> raised to 0.06
+    assert metrics.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert metrics.holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1
+    assert metrics.holm([0.02]) == [0.02] and metrics.holm([]) == []
+    assert metrics.holm([0.01, 0.01, 0.5]) == pytest.approx([0.03, 0.03, 0.5])  # ties share a value
+    with pytest.raises(ValueError):
+        metrics.holm([0.1, 1.5])
+
+
+@pytest.mark.skipif(multipletests is None, reason="statsmodels is not installed (the dev extra has it)")
+@settings(max_examples=25)  # one multipletests call costs ~0.1 s here
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
+def test_holm_matches_statsmodels(p_values):
+    reject, corrected, _, _ = multipletests(p_values, alpha=0.05, method="holm")
+    assert metrics.holm(p_values) == pytest.approx(list(corrected), abs=1e-12)
+    ours = [p <= 0.05 for p in metrics.holm(p_values)]  # statsmodels rejects at p <= alpha / (m - i + 1)
+    assert ours == list(reject)
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
+def test_holm_is_between_the_raw_and_the_bonferroni_p_value(p_values):
+    m = len(p_values)
+    for p, adjusted in zip(p_values, metrics.holm(p_values), strict=True):
+        assert p <= adjusted <= min(1.0, m * p) + 1e-15

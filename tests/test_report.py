@@ -15,14 +15,8 @@ import pytest
 
 from uscd.cli import main
 from uscd.errors import UscdError
-from uscd.metrics import mcnemar_exact, paired_bootstrap
-from uscd.report import (
-    build_report,
-    clopper_pearson,
-    mcnemar_difference_ci,
-    render_stdout,
-    write_report,
-)
+from uscd.metrics import clopper_pearson, mcnemar_difference_ci, mcnemar_exact, paired_bootstrap
+from uscd.report import build_report, render_stdout, write_report
 from uscd.runs import RESULTS, SAMPLES, TRACES, RunFolder
 from uscd.summary import summarize
 
@@ -45,6 +39,7 @@ def make_run(
     evaluate: bool = True,
     contrast: str = "0110",
     completions: dict[str, str] | None = None,
+    plus: dict[str, list[bool]] | None = None,
 ) -> Path:
     """A run folder as `uscd eval` writes it: outcomes maps task_id -> pass/fail per sample."""
     n = len(next(iter(outcomes.values())))
@@ -70,8 +65,10 @@ def make_run(
             folder.append(SAMPLES, record)
             folder.append(TRACES, trace(tid, i, gated, contrast))
             if evaluate:
-                status = "pass" if ok else "fail"
-                folder.append(RESULTS, {"task_id": tid, "sample_idx": i, "status": status, "reason": ""})
+                row = {"task_id": tid, "sample_idx": i, "status": "pass" if ok else "fail", "reason": ""}
+                if plus is not None:  # HumanEval+/MBPP+: the status is the base tests' verdict
+                    row |= {"base_passed": ok, "plus_passed": plus[tid][i]}
+                folder.append(RESULTS, row)
     folder.close()
     folder.write_summary(summarize(config, folder.samples(), folder.results()))
     return folder.path
@@ -402,7 +399,7 @@ def test_trace_figure_picks_the_flipped_samples(pair):
 
 
 def test_readable_token_text():
-    from uscd.plots import change_label, readable
+    from uscd.report.plots import change_label, readable
 
     assert readable("\n") == "'\\n'" and readable(" return") == "' return'"
     assert readable("中") is None and readable("") is None
@@ -410,8 +407,8 @@ def test_readable_token_text():
 
 
 def test_trace_figure_survives_odd_token_text():
-    from uscd.plots import render
     from uscd.report import PlotSpec, TraceCase
+    from uscd.report.plots import render
 
     case = TraceCase("T/0 $x$", [0.5, None, 0.7], [True, False, True], [(0, "$a$", "中"), (1, "$b", "_")], 2)
     png = render(
@@ -505,3 +502,163 @@ def test_the_rule_column_says_when_a_run_sampled(tmp_path):
     text = render_stdout(build_report([tmp_path, tmp_path / "t"]), "md")
     assert "| greedy | greedy |" in text
     assert "| sample | sample, T 0.8 |" in text and "| uscd | uscd, sampled at T 0.8 |" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Holm's correction across the report, and one verdict per method
+
+
+def test_holm_across_groups_and_one_verdict_per_method(tmp_path):
+    make_run(tmp_path / "he", "greedy", ids([False] * 10))
+    make_run(tmp_path / "he", "cd", ids([True] * 10))  # p = 2/1024
+    make_run(tmp_path / "he", "uscd", ids([False] * 10))  # p = 1
+    make_run(tmp_path / "mbpp", "greedy", ids([True] * 10, "Mbpp"), task="mbpp")
+    make_run(tmp_path / "mbpp", "cd", ids([False] * 10, "Mbpp"), task="mbpp")
+    make_run(tmp_path / "mbpp", "uscd", ids([True] * 10, "Mbpp"), task="mbpp")
+    data = build_report([tmp_path / "he", tmp_path / "mbpp"]).data
+    assert data["holm"] == {"alpha": 0.05, "tests": 4, "base_plus_tests": 0}
+    comps = [c for g in data["groups"] for c in g["comparisons"]]
+    # by hand: 0.001953 * 4 = 0.007812 twice (the running maximum), then 1.0 * 2 and 1.0 * 1 capped at 1
+    assert [(c["method"], c["p_value"], c["p_holm"]) for c in comps] == [
+        ("cd", 0.001953, 0.007812),
+        ("uscd", 1.0, 1.0),
+        ("cd", 0.001953, 0.007812),
+        ("uscd", 1.0, 1.0),
+    ]
+    verdicts = {v["label"]: v for v in data["method_verdicts"]}
+    assert verdicts["cd"]["verdict"] == (
+        "significantly better than greedy after Holm correction on humaneval · tiny (+100.0 pts, "
+        "Holm p = 0.008); significantly worse on mbpp · tiny (-100.0 pts, Holm p = 0.008)"
+    )
+    assert verdicts["cd"]["better"] == ["humaneval · tiny"] and verdicts["cd"]["worse"] == ["mbpp · tiny"]
+    never = "never significantly better or worse than greedy after Holm correction"
+    assert verdicts["uscd"]["verdict"] == never
+    md = render_stdout(build_report([tmp_path / "he", tmp_path / "mbpp"]), "md")
+    assert "## Verdicts after Holm correction (4 paired tests)" in md
+    assert "- uscd: never significantly better or worse than greedy after Holm correction" in md
+    assert "| p | p (Holm) |" in md and "| 0.002 | 0.008 |" in md
+
+
+def test_a_result_significant_alone_need_not_survive_the_correction(tmp_path):
+    make_run(tmp_path, "greedy", ids([False] * 7 + [True] * 3))
+    make_run(tmp_path, "cd", ids([True] * 10))  # 7 fixed, none broken: p = 2/128
+    for label in ("cfg", "uscd", "uscd-paper"):
+        make_run(tmp_path, label, ids([False] * 7 + [True] * 3))
+    data = build_report([tmp_path]).data
+    cd = data["groups"][0]["comparisons"][0]
+    assert cd["verdict"] == "significantly better than greedy (p = 0.016)"  # unchanged: uncorrected
+    assert cd["p_holm"] == 0.0625  # 0.015625 * 4
+    assert data["method_verdicts"][0] == {
+        "label": "cd",
+        "tests": 1,
+        "better": [],
+        "worse": [],
+        "verdict": "never significantly better or worse than greedy after Holm correction",
+    }
+
+
+def test_worse_only_says_never_better(tmp_path):
+    make_run(tmp_path, "greedy", ids([True] * 10))
+    make_run(tmp_path, "cd", ids([False] * 10))
+    (verdict,) = build_report([tmp_path]).data["method_verdicts"]
+    assert verdict["verdict"] == (
+        "never significantly better than greedy after Holm correction; "
+        "significantly worse on humaneval · tiny (-100.0 pts, Holm p = 0.002)"
+    )
+
+
+def test_no_paired_test_no_verdicts(tmp_path):
+    make_run(tmp_path, "uscd", ids([True, False]))
+    data = build_report([tmp_path]).data
+    assert data["holm"]["tests"] == 0 and data["method_verdicts"] == []
+    assert "Verdicts after Holm" not in render_stdout(build_report([tmp_path]), "md")
+
+
+# ---------------------------------------------------------------------------------------------
+# HumanEval+ / MBPP+ runs (results rows with base_passed and plus_passed)
+
+
+def test_plus_runs_report_base_and_plus_side_by_side(tmp_path):
+    base = ids([True, True, True, False, False])
+    make_run(tmp_path, "greedy", base, plus={t: [t != "HumanEval/0" and ok] for t, (ok,) in base.items()})
+    cand = ids([True, True, True, True, True])
+    make_run(tmp_path, "uscd", cand, plus={t: [t not in ("HumanEval/0", "HumanEval/1")] for t in cand})
+    report = build_report([tmp_path])
+    group = report.data["groups"][0]
+    runs = {r["name"]: r for r in group["runs"]}
+    assert runs["greedy"]["base"]["pass@1"] == 0.6 and runs["greedy"]["plus"]["pass@1"] == 0.4
+    assert runs["uscd"]["plus"] | {"pass@1_ci95": None} == {
+        "problems": 5,
+        "passed": 3,
+        "pass@1": 0.6,
+        "pass@1_ci95": None,
+    }
+    (comp,) = group["comparisons"]
+    plus = comp["plus"]
+    # plus: greedy passes 1, 2; uscd passes 2, 3, 4: fixed 3, 4 and broken 1
+    assert (plus["fail_to_pass"], plus["pass_to_fail"]) == (["HumanEval/3", "HumanEval/4"], ["HumanEval/1"])
+    assert plus["p_value"] == 1.0 and not plus["repeats_main_test"]
+    assert comp["base"]["repeats_main_test"]  # base tests = the status: one test, counted once
+    assert report.data["holm"] == {"alpha": 0.05, "tests": 2, "base_plus_tests": 1}
+    assert comp["base"]["p_holm"] == comp["p_holm"]
+    md = render_stdout(report, "md")
+    assert "| base pass@1 (95% CI) | plus pass@1 (95% CI) |" in md
+    assert "| 60.0% [23.1%, 88.2%] | 40.0% [11.8%, 76.9%] |" in md
+    assert "#### Versus greedy, plus tests" in md and "#### Versus greedy, base tests" in md
+
+
+def test_runs_without_plus_tests_get_no_plus_columns(pair):
+    report = build_report([pair])
+    assert "plus" not in report.data["groups"][0]["runs"][0]
+    assert "plus pass@1" not in render_stdout(report, "md")
+
+
+def test_a_plus_run_beside_a_plain_run_is_compared_on_what_both_have(tmp_path):
+    make_run(tmp_path, "greedy", ids([True, False]))
+    make_run(tmp_path, "uscd", ids([True, True]), plus={"HumanEval/0": [True], "HumanEval/1": [False]})
+    report = build_report([tmp_path])
+    (comp,) = report.data["groups"][0]["comparisons"]
+    assert "plus" not in comp and comp["paired"]
+    md = render_stdout(report, "md")
+    # the methods table: greedy has no base/plus cells (nor pass@10), uscd has both
+    assert "| greedy | greedy | 2 | 1 | 50.0% | [9.5%, 90.5%] | – | – | – |" in md
+    assert "| uscd | uscd | 2 | 1 | 100.0% | [34.2%, 100.0%] | 100.0% [34.2%, 100.0%] | 50.0% [" in md
+
+
+# ---------------------------------------------------------------------------------------------
+# environment flags (summary.json: e.g. most programs of a language failed to compile)
+
+
+def flag(run: Path, flags: list) -> None:
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps(summary | {"environment_flags": flags}))
+
+
+def test_environment_flags_are_shown_first(pair, tmp_path):
+    message = "rs: 150 of 161 programs failed to compile (rustc: not found); install rustc"
+    flag(pair / "uscd", [{"message": message, "language": "rs"}, {"language": "go", "failed": 3}])
+    report = build_report([pair])
+    assert report.data["warnings"] == [
+        f"humaneval · tiny · uscd: {message}",
+        "humaneval · tiny · uscd: failed: 3; language: go",
+    ]
+    assert report.data["groups"][0]["runs"][1]["environment_flags"][0] == message
+    assert "environment_flags" not in report.data["groups"][0]["runs"][0]
+    md = render_stdout(report, "md")
+    assert md.startswith(f"# uscd report\n\n> **Warning:** humaneval · tiny · uscd: {message}\n")
+    assert f"> **Warning:** uscd: {message}" in md  # again in the group's own section
+    out = write_report(report, tmp_path / "out")
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert f'<p class="warning"><strong>Warning:</strong> humaneval · tiny · uscd: {message}</p>' in page
+    assert "report.json" in {p.name for p in out}
+
+
+def test_no_flags_no_warnings(pair):
+    report = build_report([pair])
+    assert report.data["warnings"] == [] and "Warning" not in render_stdout(report, "md")
+
+
+def test_a_corrupt_summary_is_a_one_line_error(pair):
+    (pair / "uscd" / "summary.json").write_text("{not json")
+    with pytest.raises(UscdError, match=r"summary.json is corrupt"):
+        build_report([pair])

@@ -13,15 +13,12 @@ from pathlib import Path
 import pytest
 
 from uscd.errors import UscdError
-from uscd.runner import (
-    EvalSettings,
-    MethodSpec,
-    calibration_mismatch,
-    parse_methods,
-    run_config,
-    sample_seed,
-)
+from uscd.run.generate import sample_seed
+from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings, run_config
+from uscd.runner import MethodSpec, calibration_mismatch, parse_methods
 from uscd.runs import RunFolder, config_hash, read_jsonl
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 # ---------------------------------------------------------------------------------------------
 # no model
@@ -79,10 +76,46 @@ def test_the_recorded_calibration_is_the_same_whichever_model_made_it(tmp_path):
     task = SimpleNamespace(config=lambda: {"name": "tiny"})
 
     def recorded(made_on):
-        settings = EvalSettings("tiny", {}, [spec], tmp_path, calibration={**calibration, "made_on": made_on})
+        generation = GenerationSettings(calibration={**calibration, "made_on": made_on})
+        settings = EvalSettings(RunSettings("tiny", {}, [spec], tmp_path), generation=generation)
         return run_config(settings, task, spec, make_rule("uscd"), {"sha256": "x"}, {})["calibration"]
 
     assert recorded({"sha256": "aa"}) == recorded(None) == calibration
+
+
+def settings_like(config: dict, out: Path) -> EvalSettings:
+    from uscd.run.evaluate import Sandbox
+    from uscd.run.settings import SamplingSettings
+
+    method = config["method"]
+    spec = MethodSpec(method["label"], method["rule"], {}, method["lame_source"])
+    generation = GenerationSettings(**config["generation"], calibration=config.get("calibration"))
+    return EvalSettings(
+        RunSettings(config["task"]["name"], {}, [spec], out, limit=config.get("limit")),
+        generation=generation,
+        sampling=SamplingSettings(**config["sampling"]),
+        sandbox=Sandbox(**config["sandbox_limits"]),
+    )
+
+
+def test_committed_runs_keep_their_config_hash(tmp_path):
+    """Grouped settings record exactly what the flat ones did: every committed run still resumes."""
+    from types import SimpleNamespace
+
+    configs = sorted(RESULTS.glob("*/*/*/config.json"))
+    assert len(configs) >= 20
+    for path in configs:
+        config = json.loads(path.read_text())
+        if config.get("kind") == "samples-file":  # scored from a file, not made by run_config
+            continue
+        settings = settings_like(config, tmp_path)
+        method = config["method"]
+        task = SimpleNamespace(config=lambda c=config: {**c["task"], "dataset_path": c["dataset_location"]})
+        rule = SimpleNamespace(name=method["rule"], knobs=lambda m=method: m["knobs"])
+        model_info = {**config["model"], "path": config["model_location"]}
+        backend_info = {**config["backend"], "n_threads": config.get("threads")}
+        rebuilt = run_config(settings, task, settings.run.methods[0], rule, model_info, backend_info)
+        assert config_hash(rebuilt) == config["config_hash"], path
 
 
 def test_sample_seeds_do_not_depend_on_order():

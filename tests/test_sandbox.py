@@ -46,7 +46,7 @@ def test_limits_and_results_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         limits.cpu_s = 1  # type: ignore[misc]
     assert {f.name for f in dataclasses.fields(ExecResult)} == {
-        "status", "level", "exit_code", "duration_s", "stdout_tail", "stderr_tail", "reason",
+        "status", "level", "exit_code", "duration_s", "stdout_tail", "stderr_tail", "reason", "phase",
     }  # fmt: skip
 
 
@@ -59,7 +59,7 @@ def test_available_level():
 
 
 def test_unsupported_language():
-    with pytest.raises(ValueError, match="not supported"):
+    with pytest.raises(ValueError, match="cannot be executed"):
         run_program("print(1)", language="cobol")
 
 

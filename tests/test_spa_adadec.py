@@ -158,3 +158,40 @@ def test_intent_knobs():
     view = StdView(fake_logits([4, 5]))
     step = IntentCoding(alphas="0").score(view, fake_logits([4]))
     assert step.scores.argmax() == view.greedy_token  # strength 0 alone is greedy
+
+
+def test_eval_runs_the_new_rules_and_records_their_knobs(tmp_path, monkeypatch):
+    """`uscd eval --methods spa,adadec,intent` on the fake model: the masked prompts are built per
+    problem, both drivers write the same samples, the knobs (and a calibration) reach the config."""
+    import json
+
+    from uscd import engine, models, runner
+    from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
+    from uscd.runs import read_jsonl
+
+    backend = FakeBackend()
+    monkeypatch.setattr(engine, "open_engine", lambda *a, **k: engine.Engine(backend, Decoder(backend)))
+    monkeypatch.setattr(models, "describe", lambda path: {"name": "fake", "sha256": "0" * 64})
+    calibration = {"rule": "adadec", "knobs": {"threshold": 0.9}, "source": "cal.json"}
+
+    def run(out, batch):
+        methods = runner.parse_methods("spa:omega=2,spa-drop=spa:mask=drop,adadec,intent")
+        settings = EvalSettings(
+            RunSettings("humaneval", {}, methods, out, limit=4, generation_only=True),
+            generation=GenerationSettings(max_new_tokens=20, batch=batch, calibration=calibration),
+        )
+        runner.run_eval(settings)
+
+    run(tmp_path / "one", 1)
+    run(tmp_path / "two", 2)
+    for label in ("spa", "spa-drop", "adadec", "intent"):
+        one, two = (list(read_jsonl(tmp_path / d / label / "samples.jsonl")) for d in ("one", "two"))
+        key = sorted((s["task_id"], s["completion"]) for s in one)
+        assert len(one) == 4 and key == sorted((s["task_id"], s["completion"]) for s in two)
+        assert all(s["finish_reason"] != "error" for s in one)
+    config = json.loads((tmp_path / "one" / "adadec" / "config.json").read_text())
+    assert config["method"]["knobs"] == {"threshold": 0.9, "beams": 3, "length": 5}
+    spa = json.loads((tmp_path / "one" / "spa" / "config.json").read_text())["method"]["knobs"]
+    assert spa == {"omega": 2.0, "weighting": "none", "mask": "token"}
+    stats = [s["stats"] for s in list(read_jsonl(tmp_path / "one" / "adadec" / "samples.jsonl"))]
+    assert sum(s["contrast_steps"] for s in stats) > 0 and sum(s["lookahead_tokens"] for s in stats) > 0

@@ -228,20 +228,26 @@ def test_mbpp_from_a_hub_like_datasets_module(monkeypatch: pytest.MonkeyPatch):
 
 
 @needs_shared
-def test_humanevalplus_loads_with_plus_tests():
+def test_humanevalplus_loads_with_base_and_plus_suites():
     task = get_task("humanevalplus")
     problems = task.problems()
     assert len(problems) == 164
-    assert task.dataset_path and task.dataset_path.endswith("HumanEvalPlus-OriginFmt.jsonl.gz")
+    assert task.dataset_path and task.dataset_path.endswith("HumanEvalPlus.jsonl.gz")
     p = task.problem("HumanEval/0")
-    assert "inputs = [" in p.program_tail and p.program_tail.endswith("check(has_close_elements)\n")
+    assert [s.name for s in p.suites()] == ["base", "plus"]
+    assert p.meta["base_inputs"] == 7 and p.meta["plus_inputs"] > 500
     assert p.lame_prompt == derive(p.prompt, "python").lame
 
 
 @needs_shared
-def test_humanevalplus_mini_file_has_no_tests():
-    with pytest.raises(UscdError, match="no `test` field"):
-        get_task("humanevalplus", data=str(DATA / "humanevalplus/HumanEvalPlus-Mini.jsonl.gz")).problems()
+def test_humanevalplus_mini_has_fewer_plus_inputs_and_originfmt_is_refused():
+    mini = get_task("humanevalplus", data=str(DATA / "humanevalplus/HumanEvalPlus-Mini.jsonl.gz"))
+    full = get_task("humanevalplus")
+    assert mini.problem("0").meta["plus_inputs"] < full.problem("0").meta["plus_inputs"]
+    with pytest.raises(UscdError, match="no base_input/plus_input"):
+        get_task(
+            "humanevalplus", data=str(DATA / "humanevalplus/HumanEvalPlus-OriginFmt.jsonl.gz")
+        ).problems()
 
 
 @needs_shared

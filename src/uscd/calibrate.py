@@ -15,7 +15,9 @@ from pathlib import Path
 
 from uscd.errors import UscdError
 from uscd.methods import MEASURES, PAPER_STD_NORM_THRESHOLD, Gate
-from uscd.runner import EvalSettings, MethodSpec, run_eval
+from uscd.run.progress import Progress
+from uscd.run.settings import EvalSettings
+from uscd.runner import MethodSpec, run_eval
 from uscd.runs import TRACES, find_run_folders, read_jsonl, write_json_atomic
 
 HELD_OUT = {"mbpp": ("validation", "prompt", "train")}
@@ -85,29 +87,27 @@ def check_held_out(task: str, split: str | None) -> str:
     return split
 
 
-def calibrate(settings: EvalSettings, grid: Grid | SpaGrid, *, progress: bool = True) -> dict:
+def calibrate(settings: EvalSettings, grid: Grid | SpaGrid, *, progress: Progress | None = None) -> dict:
     """Run the grid (resumable) and return the calibration record; also written to OUT/calibration.json."""
-    split = check_held_out(settings.task_name, settings.task_options.get("split"))
+    run = settings.run
+    split = check_held_out(run.task_name, run.task_options.get("split"))
     settings = replace(
         settings,
-        task_options={**settings.task_options, "split": split},
-        methods=grid.methods(),
-        temperature=0.0,
-        n_samples=1,
-        rule_defaults={},
-        calibration=None,
+        run=replace(run, task_options={**run.task_options, "split": split}, methods=grid.methods()),
+        sampling=replace(settings.sampling, temperature=0.0, n_samples=1),
+        generation=replace(settings.generation, rule_defaults={}, calibration=None),
     )
     summaries = {s["method"]: s for s in run_eval(settings, progress=progress)}
     record = selection(summaries, grid)
     if isinstance(grid, Grid):
-        record["trigger_thresholds"] = trigger_thresholds(settings.out, grid.measure)
+        record["trigger_thresholds"] = trigger_thresholds(run.out, grid.measure)
     record["task"] = {
-        "name": settings.task_name,
+        "name": run.task_name,
         "split": split,
         "problems": summaries["greedy"]["problems_executed"],
     }
-    record["model"] = model_of(settings.out)
-    write_json_atomic(settings.out / "calibration.json", record)
+    record["model"] = model_of(run.out)
+    write_json_atomic(run.out / "calibration.json", record)
     return record
 
 

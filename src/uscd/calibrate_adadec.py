@@ -121,22 +121,26 @@ def _best_cut(proba: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 def calibrate_adadec(settings, splits: tuple[str, ...]) -> dict:
     """Teacher-force the reference solutions of held-out splits; write OUT/calibration.json.
 
-    `settings`: a runner.EvalSettings (task, data, model, backend, limit, out)."""
+    `settings`: a uscd.run.settings.EvalSettings (its run: task, data, limit, out; its model)."""
     from uscd.calibrate import check_held_out
     from uscd.engine import open_decoder
     from uscd.models import describe
     from uscd.runs import write_json_atomic
     from uscd.tasks import get_task
 
+    run, model_settings = settings.run, settings.model
     problems = []
     for split in splits:
-        options = {**settings.task_options, "split": check_held_out(settings.task_name, split)}
-        problems += get_task(settings.task_name, **options).problems(settings.limit)
+        options = {**run.task_options, "split": check_held_out(run.task_name, split)}
+        problems += get_task(run.task_name, **options).problems(run.limit)
     pairs = [(p.prompt, p.reference) for p in problems if p.reference]
     if not pairs:
-        raise UscdError(f"no reference solutions in the {', '.join(splits)} split(s) of {settings.task_name}")
+        raise UscdError(f"no reference solutions in the {', '.join(splits)} split(s) of {run.task_name}")
     decoder = open_decoder(
-        settings.model, backend=settings.backend, n_ctx=settings.n_ctx, n_threads=settings.threads
+        model_settings.name,
+        backend=model_settings.backend,
+        n_ctx=model_settings.n_ctx,
+        n_threads=model_settings.threads,
     )
     try:
         steps = teacher_forced_steps(decoder.backend, pairs)
@@ -151,9 +155,9 @@ def calibrate_adadec(settings, splits: tuple[str, ...]) -> dict:
         "selected": learned,
         "fire_rate_teacher_forced": round(float(np.mean(steps.entropy >= learned["threshold"])), 4),
         "authors_thresholds": AUTHORS_THRESHOLDS,
-        "task": {"name": settings.task_name, "splits": list(splits), "problems": steps.problems},
+        "task": {"name": run.task_name, "splits": list(splits), "problems": steps.problems},
         "model": {k: v for k, v in model.items() if k != "path"},
     }
-    settings.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(settings.out / "calibration.json", record)
+    run.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run.out / "calibration.json", record)
     return record

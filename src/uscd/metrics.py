@@ -1,7 +1,8 @@
 """Metrics over execution results: pass@k, confidence intervals, paired comparisons.
 
-Pure Python (no numpy, no scipy): exact integer arithmetic where it matters, seeded
-`random.Random` for the bootstraps, so results are reproducible across machines.
+The one home of uscd's statistics. Pure Python (no numpy, no scipy): exact integer arithmetic
+where it matters, seeded `random.Random` for the bootstraps, so results are reproducible across
+machines.
 
 Inputs are per-problem `(n, c)` pairs: n samples generated, c of them passed.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -120,6 +121,69 @@ def binomial_two_sided_half(k: int, n: int) -> float:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(min(k, n - k) + 1))
     return min(1.0, 2 * tail / 2**n)
+
+
+def mcnemar_difference_ci(b: int, c: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Exact CI of (b - c) / n conditional on the b + c discordant problems (Clopper-Pearson on b).
+
+    It excludes 0 exactly when the exact McNemar test rejects at 1 - confidence, so the CI and the
+    p-value never tell different stories. None without discordant problems.
+    """
+    m = b + c
+    if m == 0:
+        return None
+    lo, hi = clopper_pearson(b, m, confidence)
+    return (2 * lo - 1) * m / n, (2 * hi - 1) * m / n
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) confidence interval of a binomial proportion k / n."""
+    tail = (1 - confidence) / 2
+    lo = 0.0 if k == 0 else _bisect(lambda p: binom_tail_ge(k, n, p) < tail)
+    hi = 1.0 if k == n else _bisect(lambda p: binom_tail_ge(k + 1, n, p) <= 1 - tail)
+    return lo, hi
+
+
+def binom_tail_ge(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), in log space so large n cannot overflow."""
+    if p <= 0.0:
+        return 1.0 if k <= 0 else 0.0
+    if p >= 1.0:
+        return 1.0 if k <= n else 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    terms = [math.exp(_log_comb(n, i) + i * lp + (n - i) * lq) for i in range(max(k, 0), n + 1)]
+    return min(1.0, math.fsum(terms))
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _bisect(below: Callable[[float], bool]) -> float:
+    """The p in [0, 1] where the monotone predicate `below(p)` turns from True to False."""
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if below(mid) else (lo, mid)
+    return (lo + hi) / 2
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order (family-wise error rate control).
+
+    The i-th smallest of m p-values is multiplied by m - i + 1, a running maximum keeps the order,
+    and 1 caps it: a test is rejected at family-wise level alpha when its adjusted value is below
+    alpha. Valid whatever the dependence between the tests.
+    """
+    if any(not 0.0 <= p <= 1.0 for p in p_values):
+        raise ValueError(f"p-values must lie in [0, 1], got {list(p_values)}")
+    m = len(p_values)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda j: p_values[j])):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def paired_bootstrap(

@@ -1,25 +1,27 @@
-"""Eval orchestration: generate with each method, execute in the sandbox, summarise; resumable.
+"""`uscd eval`: the methods' grammar, and a run of every method in two stages.
 
-Each method writes its own run folder (OUT/<label>/). A sample is appended to samples.jsonl the
-moment it is generated and executed right away, so a run killed at any point resumes where it
-stopped: nothing is generated twice and nothing already written is lost.
+Each method writes its own run folder (OUT/<label>/): the generation stage (uscd.run.generate)
+writes samples.jsonl, then the evaluation stage (uscd.run.folder, the code `uscd evaluate` runs)
+executes every sample without a result and writes the summary. Both stages resume where a killed
+run stopped.
 """
 
 from __future__ import annotations
 
-import hashlib
-import platform
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from uscd import __version__
 from uscd.errors import UscdError
-from uscd.methods import Rule, Sampler
 from uscd.methods.spec import MethodSpec, parse_methods
-from uscd.runs import RESULTS, SAMPLES, TRACES, RunFolder
+from uscd.run.folder import check_executable, evaluate_run, finish
+from uscd.run.generate import MethodRun, generate_method
+from uscd.run.progress import Progress, Silent
+from uscd.run.settings import EvalSettings, run_config
+from uscd.runs import RunFolder
 from uscd.tasks import Problem, Task
+
+if TYPE_CHECKING:
+    from uscd.engine import Engine
 
 __all__ = ["EvalSettings", "Interrupted", "MethodSpec", "parse_methods", "run_eval"]
 
@@ -29,50 +31,7 @@ class Interrupted(UscdError):
 
 
 # ----------------------------------------------------------------------------------------------
-# settings of one eval invocation
-
-
-@dataclass
-class EvalSettings:
-    task_name: str
-    task_options: dict
-    methods: list[MethodSpec]
-    out: Path
-    model: str | None = None
-    backend: str = "llama"
-    n_ctx: int = 4096
-    threads: int | None = None
-    rule_defaults: dict = field(default_factory=dict)
-    calibration: dict | None = None
-    n_samples: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    seed: int = 0
-    max_new_tokens: int = 512
-    sync: str = "lazy"
-    # problems decoded together in one context: 1 (one at a time), an int, or "auto" (the faster path,
-    # measured per model). Batched kernels round differently with the batch's composition, which
-    # flips near-ties: 1 keeps paired comparisons between methods free of that noise.
-    batch: int | str = 1
-    limit: int | None = None
-    generation_only: bool = False
-    save_traces: bool = True
-    timeout_s: float = 10.0
-    level: str = "auto"
-    workers: int | None = None
-
-    def validate(self) -> None:
-        if self.n_samples < 1:
-            raise UscdError(f"--n-samples must be at least 1, got {self.n_samples}")
-        if self.n_samples > 1 and self.temperature == 0:
-            raise UscdError(
-                "--n-samples > 1 needs sampling (--temperature > 0): greedy samples are identical"
-            )
-        if self.limit is not None and self.limit < 1:
-            raise UscdError(f"--limit must be at least 1, got {self.limit}")
-        if not self.timeout_s > 0:
-            raise UscdError(f"--timeout must be positive, got {self.timeout_s}")
+# knobs and warnings
 
 
 def method_defaults(spec: MethodSpec, settings: EvalSettings) -> dict:
@@ -94,419 +53,107 @@ def calibration_mismatch(calibration: dict | None, model_info: dict) -> str | No
     )
 
 
-def sample_seed(base: int, task_id: str, index: int) -> int:
-    """A per-sample seed that does not depend on order, so a resumed run draws the same samples."""
-    digest = hashlib.sha256(f"{base}:{task_id}:{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
-def versions() -> dict:
-    import numpy
-
-    out = {"uscd": __version__, "python": platform.python_version(), "numpy": numpy.__version__}
-    try:
-        import llama_cpp
-
-        out["llama_cpp_python"] = llama_cpp.__version__
-    except ImportError:
-        pass
-    return out
-
-
-def run_config(
-    settings: EvalSettings,
-    task: Task,
-    spec: MethodSpec,
-    rule: Rule,
-    model_info: dict,
-    backend_info: dict,
-    batch_size: int = 1,
-) -> dict:
-    task_cfg = task.config()
-    return {
-        "uscd_version": __version__,
-        "task": {k: v for k, v in task_cfg.items() if k != "dataset_path"},
-        "dataset_location": task_cfg.get("dataset_path"),
-        "method": {
-            "label": spec.label,
-            "rule": rule.name,
-            "knobs": rule.knobs(),
-            "lame_source": spec.lame_source,
-        },
-        "calibration": {k: v for k, v in settings.calibration.items() if k != "made_on"}
-        if settings.calibration and settings.calibration.get("rule") == spec.rule
-        else None,
-        "model": {k: v for k, v in model_info.items() if k != "path"},
-        "model_location": model_info.get("path"),
-        "backend": {k: v for k, v in backend_info.items() if k != "n_threads"},
-        "generation": {"max_new_tokens": settings.max_new_tokens, "sync": settings.sync},
-        "sampling": {
-            "n_samples": settings.n_samples,
-            "temperature": settings.temperature,
-            "top_p": settings.top_p,
-            "top_k": settings.top_k,
-            "seed": settings.seed,
-        },
-        "sandbox_limits": {"timeout_s": settings.timeout_s},
-        "limit": settings.limit,
-        # volatile like threads: batched kernels change logits only in the last digits (near-ties)
-        "batch": batch_size,
-        "threads": backend_info.get("n_threads"),
-        "versions": versions(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-# ----------------------------------------------------------------------------------------------
-# records
-
-
-def sample_record(problem: Problem, index: int, seed: int | None, gen) -> dict:
-    return {
-        "task_id": problem.task_id,
-        "sample_idx": index,
-        "completion": gen.completion,
-        "solution": problem.prompt + gen.completion,
-        "finish_reason": gen.finish_reason,
-        "seed": seed,
-        "stats": gen.stats(),
-    }
-
-
-def error_sample(problem: Problem, index: int, message: str) -> dict:
-    return {
-        "task_id": problem.task_id,
-        "sample_idx": index,
-        "completion": "",
-        "solution": problem.prompt,
-        "finish_reason": "error",
-        "error": message,
-        "stats": {},
-    }
-
-
-def trace_record(problem: Problem, index: int, gen) -> dict:
-    t = gen.trace
-    return {
-        "task_id": problem.task_id,
-        "sample_idx": index,
-        "tokens": [x.token for x in t],
-        "text": [x.text for x in t],
-        "greedy": [x.greedy_token for x in t],
-        "greedy_text": [x.greedy_text if x.changed else "" for x in t],
-        "uncertainty": [x.uncertainty for x in t],
-        "uncertain": "".join("1" if x.uncertain else "0" for x in t),
-        "contrast": "".join("1" if x.contrast else "0" for x in t),
-        "fallback": "".join("1" if x.fallback else "0" for x in t),
-        "head_size": [x.head_size for x in t],
-    }
-
-
-def result_record(task_id: str, index: int, res) -> dict:
-    return {
-        "task_id": task_id,
-        "sample_idx": index,
-        "status": res.status,
-        "reason": res.reason,
-        "duration_s": round(res.duration_s, 4),
-        "level": res.level,
-        "exit_code": res.exit_code,
-        "stderr_tail": res.stderr_tail[-600:],
-    }
-
-
-def key(record: dict) -> tuple[str, int]:
-    return record["task_id"], int(record["sample_idx"])
-
-
 # ----------------------------------------------------------------------------------------------
 # the run
-
-
-class Progress:
-    """Rich progress with ETA and the running pass rate; silent when not on a terminal."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
-        self.console = Console(stderr=True)
-        self.bar = RichProgress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("pass {task.fields[rate]}"),
-            TextColumn("{task.fields[extra]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not enabled,
-        )
-
-    def __enter__(self) -> Progress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.__exit__(*exc)
-
-    def add(self, label: str, total: int, done: int) -> int:
-        return self.bar.add_task(label, total=total, completed=done, rate="-", extra="")
-
-    def update(self, task: int, *, passed: int, executed: int, extra: str = "") -> None:
-        rate = f"{passed}/{executed} = {passed / executed:.1%}" if executed else "-"
-        self.bar.update(task, advance=1, rate=rate, extra=extra)
-
-
-@dataclass
-class MethodRun:
-    spec: MethodSpec
-    rule: Rule
-    task: Task
-    folder: RunFolder
-    config: dict
-
-
-def execute_one(problem: Problem, completion: str, settings: EvalSettings, level: str):
-    from uscd.execution import Limits, run_program
-
-    limits = Limits(wall_s=settings.timeout_s, cpu_s=max(1, int(settings.timeout_s)))
-    return run_program(problem.program(completion), language=problem.language, limits=limits, level=level)
-
-
-def check_executable(problems: list[Problem]) -> None:
-    languages = sorted({p.language for p in problems if p.language != "python"})
-    if languages:
-        raise UscdError(
-            f"execution supports Python only; this task is {', '.join(languages)}: use --generation-only"
-        )
 
 
 def load_tasks(settings: EvalSettings) -> dict[str, Task]:
     """One task object per lame source the methods ask for."""
     from uscd.tasks import get_task
 
-    tasks = {}
-    for source in sorted({m.lame_source for m in settings.methods}):
-        options = dict(settings.task_options)
+    run, tasks = settings.run, {}
+    for source in sorted({m.lame_source for m in run.methods}):
+        options = dict(run.task_options)
         if source == "official":
-            if settings.task_name not in ("humaneval",):
+            if run.task_name not in ("humaneval",):
                 raise UscdError("lame=official exists only for humaneval (the authors released no other)")
             options["lame_source"] = "official"
-        tasks[source] = get_task(settings.task_name, **options)
+        tasks[source] = get_task(run.task_name, **options)
     return tasks
 
 
-def run_eval(settings: EvalSettings, *, progress: bool = True) -> list[dict]:
-    """Generate (and execute) every method; return one summary per method."""
-    from uscd.engine import GenerationConfig, open_engine
+@dataclass
+class LoadedModel:
+    """What every method of one invocation shares: the engine and what the configs record of it."""
+
+    engine: Engine
+    batch_size: int
+    model_info: dict
+    backend_info: dict
+    prompt: dict | None = None  # the chat format, in chat mode (recorded in the run config)
+
+
+def load_model(settings: EvalSettings) -> LoadedModel:
+    from uscd import engine as engines
     from uscd.models import describe
 
+    model = settings.model
+    engine = engines.open_engine(
+        model.name, backend=model.backend, n_ctx=model.n_ctx, n_threads=model.threads
+    )
+    batch_size = engine.batch_size(settings.generation.batch)
+    loaded = LoadedModel(engine, batch_size, describe(engine.backend.path), engine.backend.describe())
+    if settings.generation.prompt_style == "chat":
+        from uscd.prompts.chat import ChatFormat, ChatMarkup
+
+        chat = ChatFormat.from_backend(engine.backend)
+        # a rendered chat holds the template's special tokens: tokenise them as such
+        loaded.engine = engines.Engine(ChatMarkup(engine.backend))
+        loaded.prompt = {**chat.describe(), "format": chat}
+    return loaded
+
+
+def as_asked(problems: dict[str, list[Problem]], loaded: LoadedModel) -> dict[str, list[Problem]]:
+    """The problems as the model is asked them: unchanged, or rendered as chats."""
+    if loaded.prompt is None:
+        return problems
+    chat = loaded.prompt["format"]
+    return {src: [chat.problem(p) for p in plist] for src, plist in problems.items()}
+
+
+def run_eval(settings: EvalSettings, *, progress: Progress | None = None) -> list[dict]:
+    """Generate, then evaluate, every method; return one summary per method."""
+    progress = progress or Silent()
     settings.validate()
     tasks = load_tasks(settings)
-    problems = {src: t.problems(settings.limit) for src, t in tasks.items()}
-    if not settings.generation_only:
+    problems = {src: t.problems(settings.run.limit) for src, t in tasks.items()}
+    if not settings.run.generation_only:
         for plist in problems.values():
             check_executable(plist)
-    rules = {m.label: m.build(method_defaults(m, settings)) for m in settings.methods}
-    engine = open_engine(
-        settings.model, backend=settings.backend, n_ctx=settings.n_ctx, n_threads=settings.threads
+    rules = {m.label: m.build(method_defaults(m, settings)) for m in settings.run.methods}
+    engine = load_model(settings)
+    problems = as_asked(problems, engine)
+    prompt_record = (
+        None if engine.prompt is None else {k: v for k, v in engine.prompt.items() if k != "format"}
     )
-    level = _sandbox_level(settings)
-    batch_size = engine.batch_size(settings.batch)
-    model_info = describe(engine.backend.path)
-    backend_info = engine.backend.describe()
+    if warning := calibration_mismatch(settings.calibration, engine.model_info):
+        progress.warn(warning)
     summaries = []
-    with Progress(progress) as bar:
-        if warning := calibration_mismatch(settings.calibration, model_info):
-            bar.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-        for spec in settings.methods:
-            rule = rules[spec.label]
-            if warning := rule.gate_warning(engine.backend.vocab_size):
-                bar.console.print(f"[yellow]warning:[/yellow] {spec.label}: {warning}", highlight=False)
-            task = tasks[spec.lame_source]
-            folder = RunFolder(settings.out / spec.label)
-            config = folder.open(run_config(settings, task, spec, rule, model_info, backend_info, batch_size))
-            run = MethodRun(spec, rule, task, folder, config)
-            gen_config = GenerationConfig(
-                max_new_tokens=settings.max_new_tokens,
-                stop=(),
-                sync=settings.sync,
-                trace=settings.save_traces,
-            )
-            try:
-                _generate_method(
-                    run, problems[spec.lame_source], engine, gen_config, settings, level, bar, batch_size
-                )
-            except KeyboardInterrupt:
-                summaries.append(finish(run.folder))
-                raise Interrupted(
-                    f"interrupted during {spec.label}; re-run the same command to resume where it stopped"
-                ) from None
-            finally:
-                folder.close()
-            summaries.append(finish(folder))
+    for spec in settings.run.methods:
+        rule = rules[spec.label]
+        if warning := rule.gate_warning(engine.engine.backend.vocab_size):
+            progress.warn(f"{spec.label}: {warning}")
+        task = tasks[spec.lame_source]
+        folder = RunFolder(settings.run.out / spec.label)
+        info = (engine.model_info, engine.backend_info, engine.batch_size, prompt_record)
+        run = MethodRun(spec, rule, task, folder, folder.open(run_config(settings, task, spec, rule, *info)))
+        summaries.append(run_method(run, problems[spec.lame_source], engine, settings, progress))
     return summaries
 
 
-def _sandbox_level(settings: EvalSettings) -> str | None:
-    if settings.generation_only:
-        return None
-    from uscd.execution import available_level
-
-    return available_level(settings.level)
-
-
-def _generate_method(
-    run: MethodRun, problems, engine, gen_config, settings: EvalSettings, level, bar, batch_size: int = 1
-) -> None:
-    from dataclasses import replace
-
-    from uscd.engine import Request
-    from uscd.prompts.auxiliary import aux_prompts
-
-    done_samples = {key(s): s for s in run.folder.samples()}
-    done_results = {key(r): r for r in run.folder.results()}
-    todo = [(p, i) for p in problems for i in range(settings.n_samples)]
-    completed = sum(
-        (p.task_id, i) in done_samples and (settings.generation_only or (p.task_id, i) in done_results)
-        for p, i in todo
-    )
-    task_bar = bar.add(run.spec.label, len(todo), completed)
-    passed = sum(r["status"] == "pass" for r in done_results.values())
-    tally = {"passed": passed, "executed": len(done_results)}
-
-    def execute(problem: Problem, index: int, completion: str, extra: str = "") -> None:
-        if not settings.generation_only and (problem.task_id, index) not in done_results:
-            res = execute_one(problem, completion, settings, level)
-            run.folder.append(RESULTS, result_record(problem.task_id, index, res))
-            tally["passed"] += res.status == "pass"
-            tally["executed"] += 1
-        bar.update(task_bar, passed=tally["passed"], executed=tally["executed"], extra=extra)
-
-    # samples generated by an earlier invocation but not yet executed
-    for problem, index in todo:
-        sample = done_samples.get((problem.task_id, index))
-        if sample is not None and (problem.task_id, index) not in done_results:
-            execute(problem, index, sample["completion"])
-
-    fresh = [(p, i) for p, i in todo if (p.task_id, i) not in done_samples]
-    seeds = [sample_seed(settings.seed, p.task_id, i) if settings.temperature > 0 else None for p, i in fresh]
-    requests = [
-        Request(
-            p.prompt,
-            aux_prompts(run.rule, p),
-            run.rule,
-            Sampler(settings.temperature, settings.top_p, settings.top_k, seed),
-            replace(gen_config, stop=p.stop),
-        )
-        for (p, _), seed in zip(fresh, seeds, strict=True)
-    ]
-    tokens, started = 0, time.perf_counter()
-    # batched results arrive in completion order; each is written (and executed) as it arrives
-    for n, gen in engine.generate(requests, batch_size):
-        problem, index = fresh[n]
-        if isinstance(gen, UscdError):
-            sample = error_sample(problem, index, str(gen))
-        else:
-            sample = sample_record(problem, index, seeds[n], gen)
-            tokens += len(gen.tokens)
-            if settings.save_traces:
-                run.folder.append(TRACES, trace_record(problem, index, gen))
-        run.folder.append(SAMPLES, sample)
-        elapsed = time.perf_counter() - started
-        execute(problem, index, sample["completion"], f"{tokens / elapsed:.0f} tok/s" if elapsed else "")
-
-
-def finish(folder: RunFolder) -> dict:
-    from uscd.summary import summarize
-
-    summary = summarize(folder.read_config(), folder.samples(), folder.results())
-    folder.write_summary(summary)
-    return summary
-
-
-def evaluate_folder(
-    folder: RunFolder,
-    *,
-    timeout_s: float | None = None,
-    level: str = "auto",
-    workers: int | None = None,
-    progress: bool = True,
+def run_method(
+    run: MethodRun, problems: list[Problem], engine: LoadedModel, settings: EvalSettings, progress: Progress
 ) -> dict:
-    """Execute the samples of a run folder that have no result yet (e.g. after --generation-only)."""
-    from uscd.execution import Limits, available_level, run_many
-    from uscd.tasks import get_task
-
-    config = folder.read_config()
-    task_cfg = config["task"]
-    options = {k: v for k, v in task_cfg.get("options", {}).items() if v is not None}
-    if config.get("dataset_location") and "data" in options:
-        options["data"] = config["dataset_location"]
-    task = get_task(task_cfg["name"], **options)
-    if task.dataset_sha256 != task_cfg.get("dataset_sha256"):
-        raise UscdError(
-            f"{folder.path}: the dataset now reads {task.dataset_path} with another sha256 than the run used"
-        )
-    by_id = {p.task_id: p for p in task.problems()}
-    check_executable(list(by_id.values()))
-    done = {key(r) for r in folder.results()}
-    pending = [s for s in folder.samples() if key(s) not in done]
-    timeout = timeout_s or config.get("sandbox_limits", {}).get("timeout_s", 10.0)
-    limits = Limits(wall_s=timeout, cpu_s=max(1, int(timeout)))
-    resolved = available_level(level)
-    items = ((key(s), by_id[s["task_id"]].program(s["completion"])) for s in pending if s["task_id"] in by_id)
-    with Progress(progress) as bar:
-        task_bar = bar.add(f"evaluate {config['method']['label']}", len(pending), 0)
-        passed = executed = 0
-        try:
-            for (task_id, index), res in run_many(items, workers=workers, limits=limits, level=resolved):
-                folder.append(RESULTS, result_record(task_id, index, res))
-                passed += res.status == "pass"
-                executed += 1
-                bar.update(task_bar, passed=passed, executed=executed)
-        finally:
-            folder.close()
-    return finish(folder)
-
-
-def check_references(
-    task: Task,
-    *,
-    limit: int | None = None,
-    timeout_s: float = 10.0,
-    level: str = "auto",
-    workers: int | None = None,
-) -> dict:
-    """Run every problem's reference solution in the sandbox: the harness must pass them all."""
-    from uscd.execution import Limits, available_level, run_many
-
-    problems = [p for p in task.problems(limit) if p.reference is not None]
-    if not problems:
-        raise UscdError(f"{task.name} has no reference solutions")
-    check_executable(problems)
-    limits = Limits(wall_s=timeout_s, cpu_s=max(1, int(timeout_s)))
-    resolved = available_level(level)
-    start = time.perf_counter()
-    items = ((p.task_id, p.program(p.reference)) for p in problems)
-    failures = {
-        tid: f"{res.status}: {res.reason}"
-        for tid, res in run_many(items, workers=workers, limits=limits, level=resolved)
-        if not res.passed
-    }
-    return {
-        "task": task.name,
-        "problems": len(problems),
-        "passed": len(problems) - len(failures),
-        "failures": dict(sorted(failures.items())),
-        "level": resolved,
-        "wall_s": round(time.perf_counter() - start, 2),
-    }
+    """The two stages of one method: generation, then (unless generation-only) evaluation."""
+    try:
+        generate_method(run, problems, engine.engine, settings, engine.batch_size, progress)
+        if not settings.run.generation_only:
+            return evaluate_run(run.folder, settings.sandbox, task=run.task, progress=progress)
+    except KeyboardInterrupt:
+        finish(run.folder)
+        raise Interrupted(
+            f"interrupted during {run.spec.label}; re-run the same command to resume where it stopped"
+        ) from None
+    finally:
+        run.folder.close()
+    return finish(run.folder)

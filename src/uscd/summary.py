@@ -17,14 +17,44 @@ def unique(records: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-def per_problem_counts(results: list[dict]) -> dict[str, tuple[int, int]]:
+def per_problem_counts(
+    results: list[dict], passed=lambda r: r["status"] == "pass"
+) -> dict[str, tuple[int, int]]:
     """task_id -> (samples executed, samples passed)."""
     n: dict[str, int] = defaultdict(int)
     c: dict[str, int] = defaultdict(int)
     for r in unique(results):
         n[r["task_id"]] += 1
-        c[r["task_id"]] += r["status"] == "pass"
+        c[r["task_id"]] += bool(passed(r))
     return {t: (n[t], c[t]) for t in n}
+
+
+def suite_names(results: list[dict]) -> list[str]:
+    """The test suites of a multi-suite task (HumanEval+/MBPP+: base, plus), in run order."""
+    first = results[0] if results else {}
+    return [k.removesuffix("_passed") for k in first if k.endswith("_passed")]
+
+
+def pass_figures(counts: dict[str, tuple[int, int]]) -> dict:
+    ordered = [counts[t] for t in sorted(counts)]
+    n_min = min((n for n, _ in ordered), default=0)
+    ci = pass_at_1_ci(ordered)
+    out = {"pass@1": round(ci.estimate, 6), "pass@1_ci95": [round(ci.lo, 6), round(ci.hi, 6)]}
+    for k in K_VALUES[1:]:
+        if k <= n_min:
+            out[f"pass@{k}"] = round(mean_pass_at_k(ordered, k), 6)
+    out["passed"] = sum(c for _, c in ordered)
+    return out
+
+
+def suite_figures(results: list[dict]) -> dict:
+    """Per suite, evalplus's way: "base" = the base tests, "plus" = base *and* extra tests."""
+    out, names = {}, suite_names(results)
+    for i, name in enumerate(names):
+        upto = names[: i + 1]
+        counts = per_problem_counts(results, lambda r, upto=upto: all(r.get(f"{s}_passed") for s in upto))
+        out[name] = pass_figures(counts)
+    return out
 
 
 def generation_stats(samples: list[dict]) -> dict:
@@ -50,10 +80,32 @@ def generation_stats(samples: list[dict]) -> dict:
     }
 
 
+def environment_flags(results: list[dict]) -> list[str]:
+    """Warnings for a run whose failures look like the machine's fault, not the model's: most programs
+    failed to compile, or most runs failed with one sandbox/toolchain error. Never a silent 0 %."""
+    total = len(results)
+    if total < 2:
+        return []
+    flags = []
+    compiled_not = [r for r in results if r.get("phase") == "compile" and r["status"] != "timeout"]
+    if len(compiled_not) * 2 > total:
+        common, _ = Counter(r.get("reason", "") for r in compiled_not).most_common(1)[0]
+        flags.append(
+            f"{len(compiled_not)}/{total} programs failed to compile (most often: {common[:160]}); "
+            "check the toolchain with `uscd doctor`"
+        )
+    environment = [
+        r for r in results if r["status"] == "error" or r.get("reason", "").startswith("cannot run ")
+    ]
+    if len(environment) * 2 > total:
+        common, count = Counter(r.get("reason", "") for r in environment).most_common(1)[0]
+        flags.append(f"{len(environment)}/{total} runs failed in the sandbox, {count} with: {common[:160]}")
+    return flags
+
+
 def summarize(config: dict, samples: list[dict], results: list[dict]) -> dict:
     samples, results = unique(samples), unique(results)
     counts = per_problem_counts(results)
-    n_min = min((n for n, _ in counts.values()), default=0)
     out: dict = {
         "config_hash": config.get("config_hash"),
         "task": config.get("task", {}).get("name"),
@@ -64,15 +116,17 @@ def summarize(config: dict, samples: list[dict], results: list[dict]) -> dict:
         "samples_executed": len(results),
         "statuses": dict(Counter(r["status"] for r in results)),
         "levels": sorted({r.get("level", "?") for r in results}),
+        "environment_flags": environment_flags(results),
         "generation": generation_stats(samples),
     }
     if counts:
-        ordered = [counts[t] for t in sorted(counts)]
-        ci = pass_at_1_ci(ordered)
-        out["pass@1"] = round(ci.estimate, 6)
-        out["pass@1_ci95"] = [round(ci.lo, 6), round(ci.hi, 6)]
-        for k in K_VALUES[1:]:
-            if k <= n_min:
-                out[f"pass@{k}"] = round(mean_pass_at_k(ordered, k), 6)
-        out["passed"] = sum(c for _, c in ordered)
+        out.update(pass_figures(counts))
+    if suites := suite_figures(results):
+        out["suites"] = suites
+        for name, figures in suites.items():
+            out[f"pass@1_{name}"] = figures["pass@1"]
+    if (config.get("prompt") or {}).get("style") == "chat":
+        from uscd.prompts.failures import failure_breakdown
+
+        out["failures"] = failure_breakdown(samples, results)
     return out

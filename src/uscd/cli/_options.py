@@ -136,6 +136,16 @@ def add_batch_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_prompt_style_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--prompt-style",
+        choices=["completion", "chat"],
+        default="completion",
+        help="completion (default): the model continues the prompt; chat: the task is asked through the "
+        "model's chat template as evalplus asks instruct models, and the code is taken from the reply",
+    )
+
+
 def check_threads(n: int | None) -> None:
     if n is not None and n < 1:
         raise UscdError(f"--threads must be at least 1, got {n}")

@@ -11,7 +11,13 @@ import argparse
 import json
 from pathlib import Path
 
-from uscd.cli._options import add_batch_option, add_model_options, check_threads, positive_int
+from uscd.cli._options import (
+    add_batch_option,
+    add_model_options,
+    add_prompt_style_option,
+    check_threads,
+    positive_int,
+)
 from uscd.errors import UscdError
 from uscd.methods import MEASURES
 
@@ -51,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--quiet", action="store_true")
     add_batch_option(p)
+    add_prompt_style_option(p)
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -73,36 +80,39 @@ def grid_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from uscd.calibrate import calibrate
-    from uscd.runner import EvalSettings
+    from uscd.cli.eval import model_settings
+    from uscd.cli.progress import RichProgress
+    from uscd.run.evaluate import Sandbox
+    from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
 
     check_threads(args.threads)
-    split = None if args.rule == "adadec" else args.split
-    options = {"data": args.data, "split": split}
-    settings = EvalSettings(
+    options = {"data": args.data, "split": None if args.rule == "adadec" else args.split}
+    suffix = "" if args.rule == "uscd" else f"-{args.rule}"
+    run_settings = RunSettings(
         task_name=args.task,
         task_options=options,
         methods=[],
-        out=Path(
-            args.out
-            or Path("runs") / f"calibration-{args.task}" + ("" if args.rule == "uscd" else f"-{args.rule}")
-        ),
-        model=args.model,
-        backend=args.backend,
-        n_ctx=args.n_ctx,
-        threads=args.threads,
-        max_new_tokens=args.max_new_tokens,
-        batch=args.batch,
+        out=Path(args.out or Path("runs") / f"calibration-{args.task}{suffix}"),
         limit=args.limit,
-        timeout_s=args.timeout,
+    )
+    settings = EvalSettings(
+        run_settings,
+        model=model_settings(args),
+        generation=GenerationSettings(
+            max_new_tokens=args.max_new_tokens, batch=args.batch, prompt_style=args.prompt_style
+        ),
+        sandbox=Sandbox(timeout_s=args.timeout),
     )
     if args.rule == "adadec":
         from uscd.calibrate_adadec import calibrate_adadec
 
-        splits = tuple((args.split or "train,validation").split(","))
-        record = calibrate_adadec(settings, splits)
+        record = calibrate_adadec(settings, tuple((args.split or "train,validation").split(",")))
     else:
-        record = calibrate(settings, grid_from_args(args), progress=not args.quiet)
+        grid = grid_from_args(args)
+        with RichProgress(not args.quiet) as progress:
+            record = calibrate(settings, grid, progress=progress)
     shown = ("rule", "knobs", "selected", "baseline", "trigger_thresholds", "fire_rate_teacher_forced")
     print(json.dumps({k: record[k] for k in shown if k in record}, indent=2))
-    print(f"calibration written to {settings.out / 'calibration.json'} (use: uscd eval --calibration FILE)")
+    written = settings.run.out / "calibration.json"
+    print(f"calibration written to {written} (use: uscd eval --calibration FILE)")
     return 0

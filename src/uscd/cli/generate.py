@@ -11,6 +11,7 @@ from pathlib import Path
 from uscd.cli._options import (
     PYTHON_STOPS,
     add_model_options,
+    add_prompt_style_option,
     add_rule_options,
     check_threads,
     positive_int,
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync", choices=["lazy", "eager"], default="lazy", help="lame-context update policy")
     p.add_argument("--trace", action="store_true", help="print the coloured per-token trace")
     p.add_argument("--json", action="store_true", help="print one JSON object (completion, stats, trace)")
+    add_prompt_style_option(p)
     add_model_options(p)
     add_rule_options(p)
     p.set_defaults(func=run)
@@ -100,6 +102,7 @@ def aux_for(prompt: str, rule, args: argparse.Namespace) -> tuple[dict[str, str]
 
 def run(args: argparse.Namespace) -> int:
     from uscd.engine import GenerationConfig, open_decoder
+    from uscd.prompts.auxiliary import FROM_PROMPT
 
     check_threads(args.threads)
     prompt = demo_prompt() if args.demo else read_text(args.prompt, "prompt")
@@ -107,23 +110,59 @@ def run(args: argparse.Namespace) -> int:
         raise UscdError("the prompt is empty")
     rule = rule_from_args(args)
     sampler = sampler_from_args(args, args.rule)
-    stops = () if args.no_stop else tuple(args.stop) if args.stop else PYTHON_STOPS
-    config = GenerationConfig(max_new_tokens=args.max_new_tokens, stop=stops, sync=args.sync)
     aux, warnings = aux_for(prompt, rule, args)
     decoder = open_decoder(args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads)
     if gate := rule.gate_warning(decoder.backend.vocab_size):
         warnings.append(gate)
+    chat = as_chat(prompt, aux.get("lame"), args, decoder) if args.prompt_style == "chat" else None
+    if chat is not None:  # the masked prompts mask the description inside the chat message
+        prompt = chat.prompt
+        aux = {name: chat.lame_prompt if name == "lame" else FROM_PROMPT[name](prompt) for name in aux}
+    stops = () if args.no_stop else tuple(args.stop) if args.stop else chat.stop if chat else PYTHON_STOPS
+    config = GenerationConfig(max_new_tokens=args.max_new_tokens, stop=stops, sync=args.sync)
     from uscd.cli.trace_view import print_warnings
 
     print_warnings(warnings)
     gen = decoder.generate(prompt, aux, rule, sampler, config)
     if args.json:
-        print(json.dumps(result_json(gen, rule, sampler, warnings), ensure_ascii=False))
+        out = result_json(gen, rule, sampler, warnings)
+        if chat is not None:
+            out.update(
+                prompt=prompt, reply=chat.reply_prefix + gen.completion, code=chat.code(gen.completion)
+            )
+        print(json.dumps(out, ensure_ascii=False))
         return 0
-    from uscd.cli.trace_view import print_generation
+    from uscd.cli.trace_view import print_code, print_generation
 
     print_generation(prompt, gen, rule, show_trace=args.trace)
+    if chat is not None:
+        print_code(chat.code(gen.completion))
     return 0
+
+
+def as_chat(prompt: str, lame: str | None, args: argparse.Namespace, decoder):
+    """The prompt asked through the model's chat template; the decoder then tokenises chat markup."""
+    import re
+
+    from uscd.prompts.chat import ChatFormat, ChatMarkup
+    from uscd.prompts.lame import normalize_language
+    from uscd.tasks import Problem
+
+    language = normalize_language(args.language)
+    names = re.findall(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", prompt, re.M) if language == "python" else []
+    problem = Problem(
+        task_id="prompt",
+        prompt=prompt,
+        lame_prompt=lame,
+        stop=(),
+        entry_point=names[-1] if names else "",
+        program_head="",
+        program_tail="",
+        language=language,
+    )
+    chat = ChatFormat.from_backend(decoder.backend).problem(problem)
+    decoder.backend = ChatMarkup(decoder.backend)
+    return chat
 
 
 def result_json(gen, rule, sampler, warnings: list[str]) -> dict:

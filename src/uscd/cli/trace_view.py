@@ -85,3 +85,13 @@ def print_generation(prompt: str, gen: Generation, rule: Rule, *, show_trace: bo
         f"lame syncs {gen.lame_syncs}[/dim]",
         highlight=False,
     )
+
+
+def print_code(code: str) -> None:
+    """The code extracted from a chat reply, the program the tests would run against."""
+    from rich.rule import Rule as Line
+
+    out = Console()
+    out.print(Line("extracted code" if code.strip() else "extracted code: none found"))
+    if code.strip():
+        out.print(code, markup=False, highlight=False)

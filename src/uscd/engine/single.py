@@ -10,7 +10,6 @@ with the cache of the prefix it shares with the standard prompt copied rather th
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -76,7 +75,7 @@ class Decoder:
     def generate(
         self,
         prompt: str,
-        aux_prompts: AuxPrompts | Mapping[str, str],
+        aux_prompts: AuxPrompts,
         rule: Rule,
         sampler: Sampler,
         config: GenerationConfig = DEFAULT_CONFIG,

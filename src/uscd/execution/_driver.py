@@ -12,6 +12,11 @@ everything it needs before it drops privileges. See docs/sandbox.md for the prot
 
 ARGS: nonce_fd done_fd status_fd uid gid cpu_s wall_s as_bytes fsize_bytes nproc nofile program
 [extra sys.path entries...]; uid -1 means "do not switch uid".
+
+Other languages: program is "--exec" and the rest is the command to exec. The runner then does not
+read the nonce itself: the nonce pipe becomes fd 3 and the done pipe fd 4 of the program (the harness
+made them the sandbox uid's, so /proc/self/fd/3 can be opened too), and the epilogue the harness
+appended after the tests reads fd 3 and writes "N" + nonce to fd 4. An early exit never reaches that epilogue.
 """
 
 import _signal as signal  # not `signal`: its enum import costs milliseconds per run
@@ -25,6 +30,8 @@ import time
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
+EXEC = "--exec"
+PROGRAM_FDS = (3, 4)  # nonce in, done out: where an exec'd program finds them
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -47,6 +54,8 @@ def _parse(argv: list[str]) -> dict:
     }
     cfg["program"] = argv[len(names)]
     cfg["paths"] = argv[len(names) + 1 :]
+    if cfg["program"] == EXEC:
+        cfg["argv"], cfg["paths"] = cfg["paths"], []
     return cfg
 
 
@@ -123,17 +132,8 @@ def _set_limits(cfg: dict) -> None:
         resource.setrlimit(res, (soft, hard))
 
 
-def _run(cfg: dict) -> None:
-    """The runner. Never returns: the process ends here."""
-    os.close(cfg["status_fd"])
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    nonce = b""
-    while chunk := os.read(cfg["nonce_fd"], 64):
-        nonce += chunk
-    os.close(cfg["nonce_fd"])
-    done = cfg["done_fd"]
-    os.set_inheritable(done, False)
-    sys.path.extend(cfg["paths"])
+def _enter_sandbox(cfg: dict) -> None:
+    """Drop to the sandbox uid, no new privileges, die with the guard, rlimits."""
     if cfg["uid"] >= 0:
         _drop_privileges(cfg["uid"], cfg["gid"])
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
@@ -141,6 +141,42 @@ def _run(cfg: dict) -> None:
     if os.getppid() != cfg["guard_pid"]:
         os._exit(125)  # the guard is gone: nobody would clean up after us
     _set_limits(cfg)
+
+
+def _exec_program(cfg: dict) -> None:
+    """Exec a command (compiler or compiled program) with the nonce on fd 3 and the done pipe on fd 4."""
+    moved = []
+    for offset, fd in enumerate((cfg["nonce_fd"], cfg["done_fd"])):
+        moved.append(os.dup2(fd, 100 + offset))
+        os.close(fd)
+    for fd, target in zip(moved, PROGRAM_FDS, strict=True):
+        os.dup2(fd, target)  # inheritable
+        os.close(fd)
+    _enter_sandbox(cfg)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores them; a normal program does not
+        signal.signal(sig, signal.SIG_DFL)
+    os.write(PROGRAM_FDS[1], b"R")
+    try:
+        os.execvp(cfg["argv"][0], cfg["argv"])
+    except OSError as exc:
+        os.write(PROGRAM_FDS[1], f"Ecannot run {cfg['argv'][0]}: {exc.strerror}\n".encode())
+        os._exit(127)
+
+
+def _run(cfg: dict) -> None:
+    """The runner. Never returns: the process ends here."""
+    os.close(cfg["status_fd"])
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    if cfg["program"] == EXEC:
+        _exec_program(cfg)
+    nonce = b""
+    while chunk := os.read(cfg["nonce_fd"], 64):
+        nonce += chunk
+    os.close(cfg["nonce_fd"])
+    done = cfg["done_fd"]
+    os.set_inheritable(done, False)
+    sys.path.extend(cfg["paths"])
+    _enter_sandbox(cfg)
     with open(cfg["program"], encoding="utf-8") as f:
         source = f.read()
     sys.argv = [cfg["program"]]

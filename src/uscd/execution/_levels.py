@@ -60,6 +60,7 @@ def _root_binds() -> list[str]:
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
+    args += ["--perms", "0755", "--dir", "/etc"]  # searchable: a denied lookup is fatal to perl and node
     for name in _ETC_FILES:
         args += ["--ro-bind-try", "/etc/" + name, "/etc/" + name]
     return args
@@ -69,10 +70,10 @@ def _bound(path: str) -> bool:
     return any(path == t or path.startswith(t + "/") for t in ("/usr", *("/" + n for n in _TOP_DIRS)))
 
 
-def _python_binds() -> list[str]:
+def _python_binds(extra: tuple[str, ...] = ()) -> list[str]:
     args: list[str] = []
     made: set[str] = set()
-    for path in python_paths():
+    for path in (*python_paths(), *extra):
         if _bound(path):
             continue
         parts = path.split("/")
@@ -86,7 +87,7 @@ def _python_binds() -> list[str]:
     return args
 
 
-def bwrap_argv(workdir: str, as_root: bool) -> list[str]:
+def bwrap_argv(workdir: str, as_root: bool, extra_ro: tuple[str, ...] = ()) -> list[str]:
     """bwrap options; the driver's argv follows. As root we make no user namespace (the driver
     then switches to the sandbox uid itself, a real host uid); otherwise bwrap needs one."""
     if as_root:
@@ -112,7 +113,7 @@ def bwrap_argv(workdir: str, as_root: bool) -> list[str]:
         "--bind",
         os.path.join(workdir, "tmp"),
         "/tmp",
-        *_python_binds(),  # after /tmp: an interpreter in a venv under /tmp must stay visible
+        *_python_binds(tuple(p for p in extra_ro if os.path.exists(p))),  # after /tmp (venvs under /tmp)
         "--chdir",
         SANDBOX_DIR,
         "--",

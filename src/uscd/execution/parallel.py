@@ -26,7 +26,7 @@ def run_many(
     workers: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     level: str = "auto",
-    language: str = "python",
+    language="python",  # a name or a languages.Language spec, as run_program takes
     on_result: Callable[[Key, ExecResult], None] | None = None,
 ) -> Iterator[tuple[Key, ExecResult]]:
     """Yield (key, result) in completion order; `on_result` sees each one first, in this thread.

@@ -9,8 +9,10 @@ docs/sandbox.md for the threat model.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
+import re
 import secrets
 import selectors
 import shutil
@@ -20,6 +22,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,6 +35,9 @@ _PROTOCOL_BYTES = 4096  # cap on what the done and status pipes may send
 _GRACE_S = 5.0  # the driver enforces wall_s itself; the harness only steps in after this much more
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 STATUSES = ("pass", "fail", "timeout", "error")
+PYTHON = "python"
+_TELLING = re.compile(r"error|exception|assert|panic|fail", re.I)  # the stderr line worth quoting
+_COMPILER_ERROR = re.compile(r"error(\[\w+\])?:|error CS\d+|error TS\d+", re.I)
 LEVELS = _levels.LEVELS
 
 
@@ -67,6 +73,7 @@ class ExecResult:
     stdout_tail: str
     stderr_tail: str
     reason: str  # one short line; "" for a pass
+    phase: str = "run"  # "compile": the compile step failed or timed out (the program never ran)
 
     @property
     def passed(self) -> bool:
@@ -145,25 +152,108 @@ def _probe_namespace() -> str:
 
 
 def run_program(
-    program: str, *, language: str = "python", limits: Limits = DEFAULT_LIMITS, level: str = "auto"
+    program: str, *, language=PYTHON, limits: Limits = DEFAULT_LIMITS, level: str = "auto"
 ) -> ExecResult:
-    """Execute `program` (tests included) in a sandbox and classify the outcome."""
-    if language != "python":
-        raise ValueError(f"language {language!r} is not supported by the sandbox yet (only python)")
-    return _run_at_level(program, limits, available_level(level))
+    """Execute `program` (tests included) in a sandbox and classify the outcome.
+
+    `language`: "python", a MultiPL-E key (cpp, java, ...; see uscd.execution.languages) or a
+    languages.Language spec. A missing toolchain raises languages.ToolchainMissing, an unknown
+    language ValueError.
+    """
+    if language == PYTHON:
+        return _run_at_level(program, limits, available_level(level))
+    from uscd.execution import languages
+
+    spec = languages.require(language) if isinstance(language, str) else language
+    return _run_language(program, spec, limits, available_level(level))
 
 
 def _run_at_level(program: str, limits: Limits, level: str) -> ExecResult:
-    with _uids.lease() as uid, _workdir(program, uid) as workdir:
+    with _uids.lease() as uid, _workdir({"main.py": program}, uid) as workdir:
         return _execute(workdir, uid, limits, level)
 
 
+def _run_language(program: str, spec, limits: Limits, level: str) -> ExecResult:
+    """Compile step (if any) and run step, each its own sandboxed process tree in one work dir."""
+    extra_args, shared = spec.compile_extra(program) if spec.compile_extra else ((), ())
+    binds = (*("/etc/" + name for name in ("alternatives", *spec.etc)), *shared)
+    with _uids.lease() as uid, _workdir(spec.files(program), uid) as workdir:
+        spent = 0.0
+        if spec.compile is not None:
+            step = _Step((*spec.compile, *extra_args), spec.env, binds, prove=False)
+            built = _execute(workdir, uid, _compile_limits(spec, limits), level, step)
+            if not built.passed:
+                return _compile_failure(built)
+            spent = built.duration_s
+        step = _Step(spec.run, spec.env, binds, prove=spec.proof)
+        result = _execute(workdir, uid, _run_limits(spec, limits), level, step)
+    result = _apply_output_rule(result, spec)
+    return dataclasses.replace(result, duration_s=round(result.duration_s + spent, 4))
+
+
+def _run_limits(spec, limits: Limits) -> Limits:
+    return dataclasses.replace(
+        limits,
+        address_space_mb=max(limits.address_space_mb, spec.address_space_mb),
+        nproc=max(limits.nproc, spec.nproc),
+        nofile=max(limits.nofile, 256),
+    )
+
+
+def _compile_limits(spec, limits: Limits) -> Limits:
+    return dataclasses.replace(
+        _run_limits(spec, limits),
+        cpu_s=max(1, int(spec.compile_s)),
+        wall_s=spec.compile_s,
+        address_space_mb=max(limits.address_space_mb, spec.address_space_mb, 4096),
+        file_size_mb=max(limits.file_size_mb, 256),
+    )
+
+
+def _compile_failure(built: ExecResult) -> ExecResult:
+    if built.status == "timeout":
+        reason = f"compile {built.reason}"
+    elif built.status == "error":
+        reason = built.reason
+    else:
+        reason = "compile error: " + _first_error_line(built.stderr_tail or built.stdout_tail)
+    return dataclasses.replace(built, reason=reason, phase="compile")
+
+
+def _first_error_line(text: str) -> str:
+    """The compiler's first error message (g++ `error:`, rustc `error[E0425]:`, mcs `error CS1525`, ...)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for pattern in (_COMPILER_ERROR, _TELLING):
+        for line in lines:
+            if pattern.search(line):
+                return line[:200]
+    return lines[-1][:200] if lines else "(no message)"
+
+
+def _apply_output_rule(result: ExecResult, spec) -> ExecResult:
+    if not result.passed or spec.output_failure is None:
+        return result
+    why = spec.output_failure(result.stdout_tail, result.stderr_tail)
+    return result if why is None else dataclasses.replace(result, status="fail", reason=why)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One exec'd command of a non-Python run: the compiler, or the program with its proof."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    binds: tuple[str, ...]  # host paths the namespace level must show read-only
+    prove: bool  # True: a pass needs the nonce on the done pipe; False: exit status 0 suffices
+
+
 @contextlib.contextmanager
-def _workdir(program: str, uid: int | None):
+def _workdir(files: Mapping[str, str], uid: int | None):
     path = tempfile.mkdtemp(prefix="uscd-run-")
     try:
-        Path(path, "main.py").write_text(program, encoding="utf-8")
-        os.chmod(os.path.join(path, "main.py"), 0o444)
+        for name, text in files.items():
+            Path(path, name).write_text(text, encoding="utf-8")
+            os.chmod(os.path.join(path, name), 0o444)
         os.mkdir(os.path.join(path, "tmp"), 0o700)
         if uid is not None:
             # group root, so that bwrap (root without CAP_DAC_OVERRIDE) can still chdir there
@@ -186,8 +276,8 @@ def _force_remove(func, path, _exc) -> None:
         func(path)
 
 
-def _env(workdir: str) -> dict[str, str]:
-    return {
+def _env(workdir: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {
         "PATH": _SAFE_PATH,
         "HOME": workdir,
         "TMPDIR": os.path.join(workdir, "tmp"),  # inside the work dir, so it is removed with it
@@ -200,9 +290,13 @@ def _env(workdir: str) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
+    env.update({k: v.replace("{home}", workdir) for k, v in (extra or {}).items()})
+    return env
 
 
-def _driver_args(fds: tuple[int, int, int], uid: int | None, limits: Limits) -> list[str]:
+def _driver_args(
+    fds: tuple[int, int, int], uid: int | None, limits: Limits, step: _Step | None = None
+) -> list[str]:
     values = [
         *fds,
         -1 if uid is None else uid,
@@ -213,28 +307,34 @@ def _driver_args(fds: tuple[int, int, int], uid: int | None, limits: Limits) -> 
         limits.file_size_mb << 20,
         limits.nproc,
         limits.nofile,
-        "main.py",
-        *_levels.site_packages(),
+        *(("main.py", *_levels.site_packages()) if step is None else ("--exec", *step.argv)),
     ]
     return [str(v) for v in values]
 
 
-def _execute(workdir: str, uid: int | None, limits: Limits, level: str) -> ExecResult:
+def _execute(
+    workdir: str, uid: int | None, limits: Limits, level: str, step: _Step | None = None
+) -> ExecResult:
+    """One sandboxed process tree: the Python driver (step None) or an exec'd command."""
     nonce = secrets.token_hex(16).encode()
     nonce_r, nonce_w = os.pipe()
     done_r, done_w = os.pipe()
     status_r, status_w = os.pipe()
     os.write(nonce_w, nonce)
     os.close(nonce_w)
+    if step is not None and uid is not None:
+        for fd in (nonce_r, done_w):  # the program reopens them via /proc/self/fd (Java, R, Lua)
+            os.fchown(fd, uid, uid)
     child_fds = (nonce_r, done_w, status_w)
     inner_dir = _levels.SANDBOX_DIR if level == "namespace" else workdir
-    argv = _levels.python_argv(_driver_source()) + _driver_args(child_fds, uid, limits)
+    argv = _levels.python_argv(_driver_source()) + _driver_args(child_fds, uid, limits, step)
     if level == "namespace":
-        argv = _levels.bwrap_argv(workdir, _uids.running_as_root()) + argv
+        argv = _levels.bwrap_argv(workdir, _uids.running_as_root(), step.binds if step else ()) + argv
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
-            argv, cwd=workdir, env=_env(inner_dir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            argv, cwd=workdir, env=_env(inner_dir, step.env if step else None), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, pass_fds=child_fds, start_new_session=True,
         )  # fmt: skip
     except OSError as exc:
@@ -248,7 +348,8 @@ def _execute(workdir: str, uid: int | None, limits: Limits, level: str) -> ExecR
         streams = _Collector(proc, done_r, status_r, limits).collect(start + limits.wall_s + _GRACE_S)
     if streams.backstop and uid is not None:
         _uids.kill_uid(uid)
-    return _classify(streams, nonce, level, limits, time.monotonic() - start)
+    expected = b"RN" + nonce if step is None or step.prove else b"R"
+    return _classify(streams, expected, level, limits, time.monotonic() - start, step is not None)
 
 
 @dataclass
@@ -365,8 +466,12 @@ def _pidfd(pid: int) -> int | None:
 # --------------------------------------------------------------------------- verdicts
 
 
-def _classify(s: _Streams, nonce: bytes, level: str, limits: Limits, duration: float) -> ExecResult:
-    status, exit_code, reason = _verdict(s, nonce, limits)
+def _classify(
+    s: _Streams, expected: bytes, level: str, limits: Limits, duration: float, execd: bool = False
+) -> ExecResult:
+    status, exit_code, reason = _verdict(s, expected, limits)
+    if execd and status == "fail" and not s.done.startswith(b"RE") and exit_code is not None:
+        reason = _exit_reason(exit_code, s.stderr)
     return ExecResult(
         status=status,
         level=level,
@@ -386,7 +491,7 @@ def _tail_text(data: bytes) -> str:
     return data[start:].decode("utf-8", "replace")
 
 
-def _verdict(s: _Streams, nonce: bytes, limits: Limits) -> tuple[str, int | None, str]:
+def _verdict(s: _Streams, expected: bytes, limits: Limits) -> tuple[str, int | None, str]:
     guard = s.status.decode("ascii", "replace").strip().split()
     if s.backstop:
         return "timeout", None, f"wall timeout {limits.wall_s:g}s (killed by the harness)"
@@ -403,7 +508,7 @@ def _verdict(s: _Streams, nonce: bytes, limits: Limits) -> tuple[str, int | None
         return "error", exit_code, _sandbox_failure(s)
     if s.overflow:
         return "fail", exit_code, f"output limit exceeded ({limits.output_bytes} bytes)"
-    if exit_code == 0 and s.done == b"RN" + nonce:
+    if exit_code == 0 and s.done == expected:
         return "pass", 0, ""
     return "fail", exit_code, _failure_reason(s.done, exit_code)
 
@@ -414,6 +519,16 @@ def _failure_reason(done: bytes, exit_code: int) -> str:
     if exit_code < 0:
         return f"killed by signal {-exit_code}"
     return f"exited before the tests finished (exit code {exit_code})"
+
+
+def _exit_reason(exit_code: int, stderr: bytes) -> str:
+    """Why an exec'd program failed: its exit status and the last line it wrote to stderr."""
+    if exit_code == 0:
+        return "exited with status 0 before the tests finished (no proof of completion)"
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    status = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
+    telling = [line for line in lines if _TELLING.search(line)] or lines
+    return f"{status}: {telling[-1][:160]}" if telling else status
 
 
 def _sandbox_failure(s: _Streams) -> str:

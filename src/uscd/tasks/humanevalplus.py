@@ -1,13 +1,14 @@
-"""HumanEval+ (evalplus v0.1.10, 164 problems), run the simple HumanEval way.
+"""HumanEval+ (evalplus v0.1.10, 164 problems): base and plus inputs, judged the evalplus way.
 
-The evalplus release files differ in their fields:
-- `HumanEvalPlus-OriginFmt.jsonl.gz`: `task_id, prompt, canonical_solution, entry_point, test`
-  where `test` holds the base *and* plus inputs as a HumanEval-style `check(candidate)` (it
-  imports numpy). This is the default: the plus tests run with `test + check(entry_point)`.
-- `HumanEvalPlus.jsonl.gz`, `-NoExtreme`: also `contract, base_input, plus_input, atol`; their
-  `test` is only the original HumanEval test; the plus inputs need evalplus's own harness
-  (compare against the canonical solution's outputs), which uscd does not reimplement.
-- `HumanEvalPlus-Mini.jsonl.gz`: no `test` at all: refused with a clear error.
+Data: `HumanEvalPlus.jsonl.gz` (what evalplus 0.3.1 downloads; default: the developers' shared
+copy), or `-Mini` / `-NoExtreme` via `data=PATH`. They carry `base_input, plus_input, atol` and the
+canonical solution; each sample runs two suites (see `uscd.tasks._plus`): "base" (the original
+HumanEval inputs) and "plus" (evalplus's extra inputs). `-OriginFmt` has neither (its `test` mixes
+both) and is refused with a pointer to the right file.
+
+Prompts are HumanEval's; v0.1.10 changed one (HumanEval/115 moves `import math` above the
+function, as evalplus's own loader does), so completions of the HumanEval prompts are scored as
+solutions of those prompts (`solution` = HumanEval prompt + completion) when a run is re-scored.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from typing import Any
 from uscd.digest import sha256_file
 from uscd.errors import UscdError
 from uscd.prompts.lame import derive
-from uscd.tasks._common import Record, Task, read_records, require, shared_file
+from uscd.tasks._common import Record, Task, read_records, shared_file
+from uscd.tasks._plus import FIELDS, check_record, plus_suites, suite_meta
 from uscd.tasks.base import Problem
 from uscd.tasks.humaneval import STOP
 
-DEFAULT_FILE = "HumanEvalPlus-OriginFmt.jsonl.gz"
-FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
+DEFAULT_FILE = "HumanEvalPlus.jsonl.gz"
 
 
 class HumanEvalPlusTask(Task):
     name = "humanevalplus"
+    prompt_version = "2"  # 2: evalplus base + plus suites (1 ran OriginFmt's combined `test`)
 
     def __init__(self, *, data: str | None = None) -> None:
         super().__init__()
@@ -54,12 +56,12 @@ class HumanEvalPlusTask(Task):
         path = self._path_to_read()
         records = read_records(path)
         for rec in records:
-            if "test" not in rec:
+            if "base_input" not in rec or "plus_input" not in rec:
                 raise UscdError(
-                    f"{path.name} has no `test` field (the Mini file needs evalplus's harness); "
-                    f"use {DEFAULT_FILE}"
+                    f"{path.name} has no base_input/plus_input (evalplus's -OriginFmt file cannot "
+                    f"be split into base and plus tests); use {DEFAULT_FILE}"
                 )
-            require(rec, FIELDS, str(path))
+            check_record(rec, str(path))
         self._set_source(str(path), sha256_file(path))
         return [_problem(rec) for rec in records]
 
@@ -70,10 +72,8 @@ def _problem(rec: Record) -> Problem:
     meta: dict[str, Any] = {
         "lame_source": "derived",
         "lame_removed": sorted({r.kind for r in result.removals}),
+        **suite_meta(rec),
     }
-    for key in ("atol", "contract"):
-        if key in rec:
-            meta[key] = rec[key]
     return Problem(
         task_id=str(rec["task_id"]),
         prompt=prompt,
@@ -81,9 +81,13 @@ def _problem(rec: Record) -> Problem:
         stop=STOP,
         entry_point=entry,
         program_head=prompt,
-        program_tail="\n" + str(rec["test"]) + f"\ncheck({entry})\n",
+        program_tail="",
         language="python",
         reference=str(rec["canonical_solution"]),
         lame_is_noop=result.is_noop,
         meta=meta,
+        suites_given=plus_suites(rec, "humaneval"),
     )
+
+
+__all__ = ["DEFAULT_FILE", "FIELDS", "HumanEvalPlusTask"]

@@ -99,13 +99,41 @@ class LlamaCppBackend:
 
     def tokenize(self, text: str) -> list[int]:
         """Tokens of a plain-text prompt, with the model's BOS rule; special tokens stay text."""
+        return self._tokenize(text, parse_special=False)
+
+    def _tokenize(self, text: str, *, parse_special: bool) -> list[int]:
         data = text.encode("utf-8")
         cap = len(data) + 16
         buf = (llama_cpp.llama_token * cap)()
-        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, self.add_bos, False)
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, cap, self.add_bos, parse_special)
         if n < 0:  # pragma: no cover - cap is always enough for byte-level BPE
             raise UscdError("tokenization failed")
         return list(buf[:n])
+
+    # -- chat support (used only by --prompt-style chat, see uscd.prompts.chat) -------------------
+
+    def tokenize_special(self, text: str) -> list[int]:
+        """Tokens of chat markup: special-token text (``<|im_start|>``) becomes the special token."""
+        return self._tokenize(text, parse_special=True)
+
+    def chat_template(self) -> str | None:
+        """The GGUF's ``tokenizer.chat_template`` (jinja text), or None when it has none."""
+        raw = llama_cpp.llama_model_chat_template(self.model, None)
+        return raw.decode("utf-8") if raw else None
+
+    def special_token_texts(self) -> dict[str, str]:
+        """bos_token / eos_token as text, the variables a chat template may use."""
+        out = {}
+        ends = {
+            "bos_token": llama_cpp.llama_vocab_bos(self.vocab),
+            "eos_token": llama_cpp.llama_vocab_eos(self.vocab),
+        }
+        for name, token in ends.items():
+            if token >= 0:
+                buf = ctypes.create_string_buffer(128)
+                n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 128, 0, True)
+                out[name] = buf.raw[: max(n, 0)].decode("utf-8", "replace")
+        return out
 
     def piece(self, token: int) -> bytes:
         cached = self._pieces.get(token)

@@ -107,6 +107,19 @@ class TransformersBackend:
     def tokenize(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
 
+    # -- chat support (used only by --prompt-style chat, see uscd.prompts.chat) -------------------
+
+    def tokenize_special(self, text: str) -> list[int]:
+        return self.tokenize(text)  # HF tokenizers parse special-token text already
+
+    def chat_template(self) -> str | None:
+        template = getattr(self.tokenizer, "chat_template", None)
+        return template if isinstance(template, str) else None
+
+    def special_token_texts(self) -> dict[str, str]:
+        names = ("bos_token", "eos_token")
+        return {n: str(getattr(self.tokenizer, n)) for n in names if getattr(self.tokenizer, n, None)}
+
     def piece(self, token: int) -> bytes:
         cached = self._pieces.get(token)
         if cached is None:

@@ -31,7 +31,7 @@ def _matplotlib() -> Any:
 
 
 def render(spec: Any) -> bytes:
-    """PNG bytes of a report PlotSpec (kind pass1, calibration or traces)."""
+    """PNG bytes of a `uscd.report.data.PlotSpec` (kind pass1, calibration or traces)."""
     draw = {"pass1": pass1_figure, "calibration": calibration_figure, "traces": traces_figure}[spec.kind]
     mpl = _matplotlib()
     with mpl.style.context("default"), warnings.catch_warnings():

@@ -1,0 +1,116 @@
+"""The report's data: loaded runs, their task/model groups, and the figures to draw.
+
+Everything the renderers read is built from these by `uscd.report.build` as plain JSON-able
+dicts (report.json is exactly that dict); these classes only carry what the builders need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from uscd.runs import RunFolder
+
+FORMAT_VERSION = 1
+ALPHA = 0.05
+BOOTSTRAP_SEED = 0
+TRACE_CASES = 3  # problems per direction (fixed / broken) in the uncertainty-trace figures
+STATUSES = ("pass", "fail", "timeout", "error")
+# results rows of HumanEval+/MBPP+ runs also say whether the base tests and the plus (base and
+# extra) tests passed: `base_passed`, `plus_passed`
+EXTRA_OUTCOMES = ("base", "plus")
+FORMATS = ("md", "json", "html")
+
+
+def r6(x: float | None) -> float | None:
+    """Floats are rounded before they are written, so the same runs always give the same bytes."""
+    return None if x is None else round(float(x), 6)
+
+
+@dataclass
+class Run:
+    folder: RunFolder
+    config: dict
+    samples: list[dict]
+    results: list[dict]
+    summary: dict
+    counts: dict[str, tuple[int, int]]
+    # "base"/"plus" -> task_id -> (samples, passed), for the outcomes the results rows carry
+    extra_counts: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    # what the run's summary says went wrong in its environment (e.g. most programs did not compile)
+    environment_flags: list[str] = field(default_factory=list)
+    name: str = ""
+    _passed: dict[tuple[str, int], bool] = field(default_factory=dict, repr=False)
+
+    @property
+    def path(self) -> str:
+        return str(self.folder.path)
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("method", {}).get("label") or self.folder.path.name)
+
+    @property
+    def task(self) -> str:
+        return str(self.config.get("task", {}).get("name"))
+
+    @property
+    def dataset_sha(self) -> str | None:
+        return self.config.get("task", {}).get("dataset_sha256")
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", {}).get("name") or "unknown model")
+
+    @property
+    def model_sha(self) -> str | None:
+        return self.config.get("model", {}).get("sha256")
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.config.get("sampling", {}).get("n_samples") or 1)
+
+    @property
+    def group_key(self) -> tuple[str, str, str]:
+        return self.task, self.model, self.model_sha or ""
+
+    def passed(self, task_id: str, index: int) -> bool | None:
+        if not self._passed:
+            self._passed = {(r["task_id"], int(r["sample_idx"])): r["status"] == "pass" for r in self.results}
+        return self._passed.get((task_id, index))
+
+
+@dataclass
+class Group:
+    id: str
+    task: str
+    model: str
+    model_sha: str | None
+    runs: list[Run]
+    comparisons: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class TraceCase:
+    """One sample's per-step trace, as the trace figure wants it."""
+
+    title: str
+    uncertainty: list[float | None]
+    contrast: list[bool]
+    changed: list[tuple[int, str, str]]  # step, chosen text, greedy text
+    end_step: int | None  # first step past the completion (the trace runs on to the stop check)
+
+
+@dataclass
+class PlotSpec:
+    name: str
+    kind: str  # pass1 | calibration | traces
+    title: str
+    data: Any
+
+
+@dataclass
+class Report:
+    data: dict
+    groups: list[Group]
+    plots: list[PlotSpec]

@@ -1,0 +1,46 @@
+"""The committed reports under docs/results are exactly what `uscd report` makes of the committed runs.
+
+report.md and report.json only: they hold every number and do not depend on matplotlib's version
+(the PNGs, and index.html which embeds them, do; `diff -r` in docs/results.md checks those).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from uscd.report import build_report
+from uscd.report.markdown import to_markdown
+from uscd.report.output import to_json
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = Path("results")  # relative, as docs/results.md's commands give them: paths appear in the report
+
+REPORTS = {
+    "docs/results": {
+        "paths": ["qwen2.5-coder-0.5b/humaneval", "qwen2.5-coder-0.5b/mbpp", "qwen2.5-coder-1.5b/humaneval"],
+        "baseline": "greedy",
+        "calibration_grid": "qwen2.5-coder-0.5b/calibration-mbpp-validation",
+    },
+    "docs/results/sampled": {"paths": ["qwen2.5-coder-0.5b/humaneval-t0.8-n10"], "baseline": "sample"},
+}
+
+
+@pytest.mark.parametrize("out", sorted(REPORTS))
+def test_committed_report_is_regenerated_byte_for_byte(out, monkeypatch):
+    spec = REPORTS[out]
+    if not all((ROOT / RUNS / p).is_dir() for p in spec["paths"]):
+        pytest.skip("the committed run folders are not in this checkout")
+    monkeypatch.chdir(ROOT)
+    grid = spec.get("calibration_grid")
+    report = build_report(
+        [RUNS / p for p in spec["paths"]],
+        spec["baseline"],
+        strict_baseline=True,
+        calibration_grid=RUNS / grid if grid else None,
+    )
+    figures = sorted(p.name for p in report.plots)
+    data = report.data | {"plots": figures}
+    assert to_json(data) == (ROOT / out / "report.json").read_text(encoding="utf-8")
+    assert to_markdown(data, set(figures)) == (ROOT / out / "report.md").read_text(encoding="utf-8")
