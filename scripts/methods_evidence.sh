@@ -39,12 +39,17 @@ step() {
     he-spa-drop)   chunked eval humaneval --methods spa-drop=spa:mask=drop --out $R/humaneval --batch 1 --quiet ;;
     calibrate-spa) chunked calibrate --rule spa --data "$MBPP" --omegas 1.25,1.5,2 --out "$(dirname "$CAL_SPA")" --batch 8 --quiet ;;
     mbpp-spa)      chunked eval mbpp --data "$MBPP" --methods spa --out $R/mbpp --batch 8 --quiet ;;
+    he-spa-cal)    chunked eval humaneval --methods spa-cal=spa --calibration "$CAL_SPA" --out $R/humaneval --batch 1 --quiet ;;
+    mbpp-spa-cal)  chunked eval mbpp --data "$MBPP" --methods spa-cal=spa --calibration "$CAL_SPA" --out $R/mbpp --batch 8 --quiet ;;
     mbpp-adadec)   chunked eval mbpp --data "$MBPP" --methods adadec --calibration "$CAL_ADADEC" --out $R/mbpp --batch 8 --quiet ;;
+    he-intent)     chunked eval humaneval --methods intent --out $R/humaneval --batch 1 --quiet ;;
+    report)        $USCD report $R/humaneval $R/mbpp --out docs/results/methods ;;
     *) echo "unknown step $1" >&2; return 2 ;;
   esac
 }
 
-ALL=(calibrate-adadec p7 he-spa he-adadec he-spa-drop calibrate-spa mbpp-spa mbpp-adadec)
+ALL=(calibrate-adadec p7 he-adadec he-spa calibrate-spa he-spa-cal mbpp-adadec mbpp-spa mbpp-spa-cal
+     he-spa-drop he-intent report)
 for s in "${@:-${ALL[@]}}"; do
   start=$(date +%s)
   step "$s" || exit $?
