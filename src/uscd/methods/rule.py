@@ -32,7 +32,8 @@ class Rule:
     """Base of all rules: standard prompt only, the greedy scores."""
 
     name: ClassVar[str] = "rule"
-    # names of the auxiliary prompts this rule reads (see uscd.prompts.auxiliary for their builders)
+    # names of the auxiliary prompts this rule reads (see uscd.prompts.auxiliary for their builders);
+    # a rule whose prompt depends on a knob (SPA's mask) makes it a property of the instance
     aux: ClassVar[tuple[str, ...]] = ()
 
     def needs_aux(self, std: StdView) -> bool:
