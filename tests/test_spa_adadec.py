@@ -144,6 +144,11 @@ def test_teacher_forced_steps_score_each_reference_token():
         view = StdView(fake_logits(prompt + ref[:i]))
         assert got.entropy[i] == pytest.approx(view.uncertainty("entropy"))
         assert got.top1[i] == (view.greedy_token == token)
+        assert got.rank[i] == 1 + int(
+            (fake_logits(prompt + ref[:i]) > fake_logits(prompt + ref[:i])[token]).sum()
+        )
+    gated = got.gated(0.0, 3)
+    assert gated["fire_rate"] == 1.0 and gated["in_top3_rate_when_gated"] >= gated["top1_rate_when_gated"]
 
 
 def test_intent_knobs():

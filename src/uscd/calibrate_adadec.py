@@ -36,11 +36,28 @@ AUTHORS_THRESHOLDS = {
 
 @dataclass(frozen=True)
 class ForcedSteps:
-    """Per reference token: the entropy before it and whether it was the model's top-1."""
+    """Per reference token: the entropy before it and the reference token's rank (1 = top-1)."""
 
     entropy: np.ndarray
-    top1: np.ndarray
+    rank: np.ndarray
     problems: int
+
+    @property
+    def top1(self) -> np.ndarray:
+        return self.rank == 1
+
+    def gated(self, threshold: float, beams: int) -> dict:
+        """On the steps the gate opens: how often greedy is right, and how often the reference is
+        among the `beams` candidates a lookahead can choose from at all."""
+        gate = self.entropy >= threshold
+        if not gate.any():
+            return {"fire_rate": 0.0}
+        return {
+            "fire_rate": round(float(gate.mean()), 4),
+            "top1_rate_when_gated": round(float(self.top1[gate].mean()), 4),
+            f"in_top{beams}_rate_when_gated": round(float((self.rank[gate] <= beams).mean()), 4),
+            "top1_rate_otherwise": round(float(self.top1[~gate].mean()), 4) if (~gate).any() else None,
+        }
 
 
 def teacher_forced_steps(backend, pairs: Iterable[tuple[str, str]]) -> ForcedSteps:
@@ -48,7 +65,7 @@ def teacher_forced_steps(backend, pairs: Iterable[tuple[str, str]]) -> ForcedSte
     apart and concatenated, as the authors do."""
     seq = backend.sequence()
     entropies: list[float] = []
-    top1: list[bool] = []
+    ranks: list[int] = []
     problems = 0
     try:
         for prompt, reference in pairs:
@@ -58,13 +75,12 @@ def teacher_forced_steps(backend, pairs: Iterable[tuple[str, str]]) -> ForcedSte
             seq.reset()
             rows = seq.extend_rows(p + r, first=len(p) - 1)[: len(r)]  # row i predicts r[i]
             for row, token in zip(rows, r, strict=True):
-                view = StdView(row)
-                entropies.append(view.uncertainty("entropy"))
-                top1.append(view.greedy_token == token)
+                entropies.append(StdView(row).uncertainty("entropy"))
+                ranks.append(int(np.count_nonzero(row > row[token])) + 1)
             problems += 1
     finally:
         backend.release(seq)
-    return ForcedSteps(np.array(entropies), np.array(top1, dtype=bool), problems)
+    return ForcedSteps(np.array(entropies), np.array(ranks), problems)
 
 
 def learn_threshold(entropy: np.ndarray, top1: np.ndarray) -> dict:
@@ -154,6 +170,7 @@ def calibrate_adadec(settings, splits: tuple[str, ...]) -> dict:
         "criterion": "logistic regression of top-1 on entropy, teacher-forced references (adadec's prepare)",
         "selected": learned,
         "fire_rate_teacher_forced": round(float(np.mean(steps.entropy >= learned["threshold"])), 4),
+        "teacher_forced_when_gated": steps.gated(learned["threshold"], 3),
         "authors_thresholds": AUTHORS_THRESHOLDS,
         "task": {"name": run.task_name, "splits": list(splits), "problems": steps.problems},
         "model": {k: v for k, v in model.items() if k != "path"},
