@@ -1,4 +1,4 @@
-"""Run all the performance figures (P1-P6, X1) and print them together.
+"""Run all the performance figures (P1-P7, X1) and print them together.
 
     flock /tmp/uscd-model.lock python benchmarks/run.py [--quick] [--only P1,P4]
 
@@ -35,6 +35,11 @@ SCRIPTS = {
         "p6_sample_cache.py",
         "n samples per problem: wall without / with the prompt cache reuse",
         ["--limit", "1", "--n", "3", "--max-new-tokens", "16", "--rules", "sample"],
+    ),
+    "P7": (
+        "p7_methods_cost.py",
+        "AdaDec wall / greedy wall (SPA beside), first 40 HumanEval",
+        ["--limit", "2"],
     ),
     "X1": (
         "x1_multipl_e_exec.py",

@@ -27,6 +27,7 @@ from uscd.engine import dispatch as batched
 from uscd.engine.backends import Capabilities
 from uscd.errors import ContextFull, UscdError
 from uscd.methods import Sampler, make_rule
+from uscd.prompts.auxiliary import FROM_PROMPT
 
 V = 40
 EOS = 0
@@ -53,6 +54,11 @@ class FakeSequence:
         self.tokens.extend(tokens)
         self.backend.evaluated += len(tokens)
         return fake_logits(self.tokens)
+
+    def extend_rows(self, tokens, first=0):
+        start = len(self.tokens)
+        self.extend(tokens)
+        return np.stack([fake_logits(self.tokens[: start + j + 1]) for j in range(first, len(tokens))])
 
     def truncate(self, n):
         del self.tokens[n:]
@@ -150,7 +156,8 @@ def make_requests(rule_name, sync="lazy", n=7, temperature=0.0, **cfg):
         rule = make_rule(rule_name, threshold=0.1) if rule_name == "uscd-official" else make_rule(rule_name)
         sampler = Sampler(temperature=temperature, top_p=0.9, seed=i) if temperature else Sampler()
         config = GenerationConfig(max_new_tokens=40 + 7 * i, stop=("qq",), sync=sync, **cfg)
-        out.append(Request(prompt, lame if "lame" in rule.aux else None, rule, sampler, config))
+        aux = {name: lame if name == "lame" else FROM_PROMPT[name](prompt) for name in rule.aux}
+        out.append(Request(prompt, aux or None, rule, sampler, config))
     return out
 
 
@@ -181,7 +188,9 @@ COMPARED = (
 )
 
 
-@pytest.mark.parametrize("rule_name", ["greedy", "uscd", "cd", "cfg", "uscd-official"])
+@pytest.mark.parametrize(
+    "rule_name", ["greedy", "uscd", "cd", "cfg", "uscd-official", "spa", "adadec", "intent"]
+)
 @pytest.mark.parametrize("sync", ["lazy", "eager"])
 @pytest.mark.parametrize("prefetch", ["hot", "always", "never"])
 @pytest.mark.parametrize("batch", [1, 3])

@@ -215,3 +215,53 @@ def test_branches_match_a_fresh_prefill_in_both_drivers(decoder, humaneval_recor
     finally:
         backend.release(fresh)
         bd.close()
+
+
+def test_rewound_branches_match_a_fresh_prefill_and_adadec_runs_in_both_drivers(decoder, humaneval_records):
+    """AdaDec's rollouts rewind one branch between candidates: what the rewound branch evaluates next
+    is conditioned on exactly the fork point plus the new tokens, in both drivers."""
+    backend = decoder.backend
+    rec = humaneval_records[2]
+    cfg = GenerationConfig(max_new_tokens=16, stop=STOPS)
+    fresh = backend.sequence()
+    try:
+        decoder.generate(rec["prompt"], None, make_rule("greedy"), Sampler(), cfg)
+        held = list(decoder.std.tokens)
+        branch = decoder.fork()
+        branch.extend(held[-3:-1])
+        branch.rewind()
+        row = branch.extend(held[-2:])
+        branch.drop()
+        assert_matches_fresh(backend, fresh, [*held, *held[-2:]], row, "rewound single-stream branch")
+
+        bd = BatchedDecoder(backend, 2, branches=1)
+        looked = []
+
+        def hook(index, i, view, aux, step, token):
+            if i == 5:
+                fork = bd.fork(index)
+                ahead = list(fork.tokens)
+                fork.extend([token, token])
+                fork.rewind()
+                looked.append(([*ahead, token], fork.extend([token])))
+                fork.drop()
+
+        requests = [Request(rec["prompt"], None, make_rule("greedy"), Sampler(), cfg)] * 2
+        list(bd.generate_many(requests, hook=hook))
+        bd.close()
+        assert len(looked) == 2
+        for ahead, row in looked:
+            assert_matches_fresh(backend, fresh, ahead, row, "rewound batched branch")
+    finally:
+        backend.release(fresh)
+
+    rule = make_rule("adadec", threshold=0.5)
+    one = decoder.generate(rec["prompt"], None, rule, Sampler(), cfg)
+    (many,) = [
+        g
+        for _, g in BatchedDecoder(backend, 2).generate_many(
+            [Request(rec["prompt"], None, rule, Sampler(), cfg)]
+        )
+    ]
+    for gen in (one, many):
+        assert gen.contrast_steps > 0 and gen.lookahead_tokens > 0 and gen.steps == len(gen.trace)

@@ -13,6 +13,7 @@ from uscd.engine import BatchedDecoder, Decoder, Engine, GenerationConfig, Reque
 from uscd.errors import UscdError
 from uscd.methods import Contrast, Greedy, Sampler, StdView, Step, make_rule
 from uscd.methods.spec import parse_methods
+from uscd.prompts.anchor import masked_prompt
 from uscd.prompts.auxiliary import BUILDERS, aux_prompts
 from uscd.tasks.base import Problem
 
@@ -76,6 +77,12 @@ class TwoPrompts(Contrast):
         return super().score(std, (lame + masked) / 2)
 
 
+@dataclass(frozen=True)
+class Unbuilt(Contrast):
+    name = "unbuilt"
+    aux = ("no-such-prompt",)
+
+
 @pytest.mark.parametrize("sync", ["lazy", "eager"])
 def test_a_rule_with_two_auxiliary_prompts_runs_in_both_drivers_alike(sync):
     rule = TwoPrompts(rho=0.7)
@@ -103,8 +110,9 @@ def test_auxiliary_prompts_come_from_their_builders():
     no_lame = Problem("t/1", PROMPT, None, (), "f", "", "")
     assert aux_prompts(make_rule("cd"), no_lame) == {}  # the engine then fails that request alone
     assert "lame" in BUILDERS
+    assert aux_prompts(TwoPrompts(), problem) == {"lame": "lame text", "masked": masked_prompt(PROMPT)}
     with pytest.raises(UscdError, match="no builder"):
-        aux_prompts(TwoPrompts(), problem)
+        aux_prompts(Unbuilt(), problem)
 
 
 def test_engine_dispatches_by_batch_and_reuses_its_decoders():

@@ -1,5 +1,6 @@
-"""Calibrate USCD's gate (threshold) and contrast (rho, alpha) on a held-out split.
+"""Calibrate USCD's gate (threshold) and contrast (rho, alpha), or SPA's omega, on a held-out split.
 
+(AdaDec's threshold is learned differently, by teacher forcing: ``uscd.calibrate_adadec``.)
 Every grid point is an ordinary, resumable `uscd eval` method run on a split that is not a test
 set (MBPP validation, task ids 511-600, by default). The best pass@1 wins; ties go to the lower
 contrast rate (closer to greedy, cheaper). The thresholds that make the gate fire on 10% and 25%
@@ -25,6 +26,7 @@ TRIGGER_TARGETS = (0.10, 0.25)
 
 @dataclass(frozen=True)
 class Grid:
+    rule = "uscd"
     measure: str = "std-norm"
     thresholds: tuple[float, ...] = (0.5, 0.7, PAPER_STD_NORM_THRESHOLD, 0.95)
     rhos: tuple[float, ...] = (0.3, 0.7, 1.0)
@@ -43,6 +45,33 @@ class Grid:
             specs.append(MethodSpec(f"uscd-{self.measure}-t{t:g}-rho{rho:g}-a{alpha:g}", "uscd", knobs))
         return specs
 
+    def tie_break(self, point: dict) -> tuple:
+        return (-point["contrast_rate"], -point["knobs"]["rho"])
+
+
+@dataclass(frozen=True)
+class SpaGrid:
+    """SPA's anchoring strength; ties go to the omega closest to 1 (closest to greedy)."""
+
+    rule = "spa"
+    omegas: tuple[float, ...] = (1.1, 1.25, 1.5, 2.0)
+    weighting: str = "none"
+    mask: str = "token"
+
+    def __post_init__(self) -> None:
+        if not self.omegas:
+            raise UscdError("the SPA calibration grid needs at least one omega")
+
+    def methods(self) -> list[MethodSpec]:
+        specs = [MethodSpec("greedy", "greedy")]
+        for omega in self.omegas:
+            knobs = {"omega": omega, "weighting": self.weighting, "mask": self.mask}
+            specs.append(MethodSpec(f"spa-w{omega:g}-{self.weighting}-{self.mask}", "spa", knobs))
+        return specs
+
+    def tie_break(self, point: dict) -> tuple:
+        return (-abs(point["knobs"]["omega"] - 1.0),)
+
 
 def check_held_out(task: str, split: str | None) -> str:
     allowed = HELD_OUT.get(task)
@@ -58,7 +87,7 @@ def check_held_out(task: str, split: str | None) -> str:
     return split
 
 
-def calibrate(settings: EvalSettings, grid: Grid, *, progress: Progress | None = None) -> dict:
+def calibrate(settings: EvalSettings, grid: Grid | SpaGrid, *, progress: Progress | None = None) -> dict:
     """Run the grid (resumable) and return the calibration record; also written to OUT/calibration.json."""
     run = settings.run
     split = check_held_out(run.task_name, run.task_options.get("split"))
@@ -70,7 +99,8 @@ def calibrate(settings: EvalSettings, grid: Grid, *, progress: Progress | None =
     )
     summaries = {s["method"]: s for s in run_eval(settings, progress=progress)}
     record = selection(summaries, grid)
-    record["trigger_thresholds"] = trigger_thresholds(run.out, grid.measure)
+    if isinstance(grid, Grid):
+        record["trigger_thresholds"] = trigger_thresholds(run.out, grid.measure)
     record["task"] = {
         "name": run.task_name,
         "split": split,
@@ -82,7 +112,7 @@ def calibrate(settings: EvalSettings, grid: Grid, *, progress: Progress | None =
     return record
 
 
-def selection(summaries: dict[str, dict], grid: Grid) -> dict:
+def selection(summaries: dict[str, dict], grid: Grid | SpaGrid) -> dict:
     points = []
     for spec in grid.methods()[1:]:
         s = summaries[spec.label]
@@ -97,11 +127,12 @@ def selection(summaries: dict[str, dict], grid: Grid) -> dict:
                 "config_hash": s.get("config_hash"),
             }
         )
-    best = max(points, key=lambda p: (p["pass@1"], -p["contrast_rate"], -p["knobs"]["rho"]))
+    best = max(points, key=lambda p: (p["pass@1"], *grid.tie_break(p)))
+    ties = "lower contrast rate, then lower rho" if grid.rule == "uscd" else "omega closest to 1"
     return {
-        "rule": "uscd",
+        "rule": grid.rule,
         "knobs": best["knobs"],
-        "criterion": "best pass@1 on the held-out split; ties: lower contrast rate, then lower rho",
+        "criterion": f"best pass@1 on the held-out split; ties: {ties}",
         "selected": best,
         "baseline": {"method": "greedy", "pass@1": summaries["greedy"].get("pass@1")},
         "grid": points,

@@ -75,6 +75,7 @@ def generation_stats(samples: list[dict]) -> dict:
         "contrast_rate": round(sum(s.get("contrast_steps", 0) for s in stats) / steps, 4) if steps else 0.0,
         "fallback_steps": sum(s.get("fallback_steps", 0) for s in stats),
         "lame_tokens_evaluated": sum(s.get("lame_tokens_evaluated", 0) for s in stats),
+        "lookahead_tokens": sum(s.get("lookahead_tokens", 0) for s in stats),
         "finish_reasons": dict(Counter(s.get("finish_reason", "?") for s in samples)),
     }
 

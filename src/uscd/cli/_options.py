@@ -35,9 +35,9 @@ def add_rule_options(p: argparse.ArgumentParser, *, with_rule: bool = True) -> N
         "--threshold",
         type=float,
         default=None,
-        help="uscd/uscd-official: gate threshold (defaults: "
+        help="uscd/uscd-official/adadec: gate threshold (defaults: "
         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_THRESHOLDS.items())
-        + "; uscd-official std 0.005)",
+        + "; uscd-official std 0.005; adadec entropy, learned per model)",
     )
     g.add_argument("--gamma", type=float, default=None, help="cfg: guidance scale (default 1.5)")
     g.add_argument(
@@ -46,6 +46,18 @@ def add_rule_options(p: argparse.ArgumentParser, *, with_rule: bool = True) -> N
     g.add_argument(
         "--filter", dest="filter_num", type=float, default=None, help="uscd-official: mean filter (0.667)"
     )
+    g.add_argument("--omega", type=float, default=None, help="spa: anchoring strength ω (default 1.5)")
+    g.add_argument(
+        "--weighting", choices=["none", "prob"], default=None, help="spa: per-token weighting (default none)"
+    )
+    g.add_argument(
+        "--mask",
+        choices=["token", "drop"],
+        default=None,
+        help="spa: the description replaced by <unk> (token, default) or removed (drop)",
+    )
+    g.add_argument("--beams", type=int, default=None, help="adadec: candidates rolled out (default 3)")
+    g.add_argument("--length", type=int, default=None, help="adadec: lookahead tokens L (default 5)")
     s = p.add_argument_group("sampling")
     s.add_argument("--temperature", type=float, default=None, help="0 = argmax (default 0; `sample`: 0.8)")
     s.add_argument("--top-p", type=float, default=1.0, help="nucleus mass (default 1.0)")
@@ -54,7 +66,20 @@ def add_rule_options(p: argparse.ArgumentParser, *, with_rule: bool = True) -> N
 
 
 def rule_knobs(args: argparse.Namespace) -> dict:
-    knobs = {k: getattr(args, k, None) for k in ("rho", "alpha", "gamma", "weight", "filter_num", "measure")}
+    names = (
+        "rho",
+        "alpha",
+        "gamma",
+        "weight",
+        "filter_num",
+        "measure",
+        "omega",
+        "weighting",
+        "mask",
+        "beams",
+        "length",
+    )
+    knobs = {k: getattr(args, k, None) for k in names}
     if args.threshold is not None:
         knobs["threshold"] = args.threshold
     elif getattr(args, "measure", None):

@@ -1,4 +1,9 @@
-"""`uscd calibrate`: choose USCD's gate threshold, rho and alpha on a held-out split (never a test set)."""
+"""`uscd calibrate`: choose a rule's knobs on a held-out split (never a test set).
+
+--rule uscd (default): the gate threshold, rho and alpha (a grid of eval runs); --rule spa: omega
+(a grid of eval runs); --rule adadec: the entropy threshold, learned by teacher forcing the
+reference solutions of MBPP train + validation (no generation at all).
+"""
 
 from __future__ import annotations
 
@@ -28,9 +33,14 @@ def floats(text: str) -> tuple[float, ...]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="calibrate the uscd gate on MBPP validation", description=__doc__)
+    p = sub.add_parser("calibrate", help="calibrate a rule's knobs on MBPP validation", description=__doc__)
+    p.add_argument("--rule", choices=["uscd", "spa", "adadec"], default="uscd", help="rule to calibrate")
     p.add_argument("--task", default="mbpp", help="task with a held-out split (default: mbpp)")
-    p.add_argument("--split", default=None, help="held-out split (default: validation = MBPP ids 511-600)")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="held-out split (default: validation = MBPP ids 511-600; adadec: train,validation)",
+    )
     p.add_argument("--data", default=None, help="dataset file (default: the hub)")
     p.add_argument("--measure", choices=MEASURES, default="std-norm")
     p.add_argument(
@@ -38,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--rhos", type=floats, default=None, help="contrast strengths (default 0.3,0.7,1.0)")
     p.add_argument("--alphas", type=floats, default=None, help="V_head fractions (default 0.1)")
+    p.add_argument("--omegas", type=floats, default=None, help="spa: anchoring strengths (1.1,1.25,1.5,2)")
+    p.add_argument("--weighting", choices=["none", "prob"], default="none", help="spa: per-token weighting")
+    p.add_argument("--mask", choices=["token", "drop"], default="token", help="spa: how the text is masked")
     p.add_argument("--limit", type=positive_int, default=None)
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--out", default=None, help="grid run folders (default: runs/calibration-<task>)")
@@ -49,29 +62,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def grid_from_args(args: argparse.Namespace):
+    from uscd.calibrate import Grid, SpaGrid
+
+    if args.rule == "spa":
+        return SpaGrid(omegas=args.omegas or SpaGrid().omegas, weighting=args.weighting, mask=args.mask)
+    defaults = Grid(measure=args.measure)
+    if args.measure != "std-norm" and args.thresholds is None:
+        raise UscdError(f"give --thresholds for the {args.measure} measure (the defaults are for std-norm)")
+    return Grid(
+        measure=args.measure,
+        thresholds=args.thresholds or defaults.thresholds,
+        rhos=args.rhos or defaults.rhos,
+        alphas=args.alphas or defaults.alphas,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    from uscd.calibrate import Grid, calibrate
+    from uscd.calibrate import calibrate
     from uscd.cli.eval import model_settings
     from uscd.cli.progress import RichProgress
     from uscd.run.evaluate import Sandbox
     from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
 
     check_threads(args.threads)
-    defaults = Grid(measure=args.measure)
-    if args.measure != "std-norm" and args.thresholds is None:
-        raise UscdError(f"give --thresholds for the {args.measure} measure (the defaults are for std-norm)")
-    grid = Grid(
-        measure=args.measure,
-        thresholds=args.thresholds or defaults.thresholds,
-        rhos=args.rhos or defaults.rhos,
-        alphas=args.alphas or defaults.alphas,
-    )
-    options = {"data": args.data, "split": args.split}
+    options = {"data": args.data, "split": None if args.rule == "adadec" else args.split}
+    suffix = "" if args.rule == "uscd" else f"-{args.rule}"
     run_settings = RunSettings(
         task_name=args.task,
         task_options=options,
         methods=[],
-        out=Path(args.out or Path("runs") / f"calibration-{args.task}"),
+        out=Path(args.out or Path("runs") / f"calibration-{args.task}{suffix}"),
         limit=args.limit,
     )
     settings = EvalSettings(
@@ -82,13 +103,16 @@ def run(args: argparse.Namespace) -> int:
         ),
         sandbox=Sandbox(timeout_s=args.timeout),
     )
-    with RichProgress(not args.quiet) as progress:
-        record = calibrate(settings, grid, progress=progress)
-    print(
-        json.dumps(
-            {k: record[k] for k in ("rule", "knobs", "selected", "baseline", "trigger_thresholds")}, indent=2
-        )
-    )
+    if args.rule == "adadec":
+        from uscd.calibrate_adadec import calibrate_adadec
+
+        record = calibrate_adadec(settings, tuple((args.split or "train,validation").split(",")))
+    else:
+        grid = grid_from_args(args)
+        with RichProgress(not args.quiet) as progress:
+            record = calibrate(settings, grid, progress=progress)
+    shown = ("rule", "knobs", "selected", "baseline", "trigger_thresholds", "fire_rate_teacher_forced")
+    print(json.dumps({k: record[k] for k in shown if k in record}, indent=2))
     written = settings.run.out / "calibration.json"
     print(f"calibration written to {written} (use: uscd eval --calibration FILE)")
     return 0

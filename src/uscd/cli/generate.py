@@ -83,8 +83,26 @@ def lame_for(prompt: str, args: argparse.Namespace) -> tuple[str, list[str]]:
     return lame, warnings
 
 
+def aux_for(prompt: str, rule, args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
+    """The auxiliary prompts the rule reads (the lame prompt given or derived; the others built from
+    the prompt) and warnings about them."""
+    from uscd.prompts.auxiliary import FROM_PROMPT
+
+    aux: dict[str, str] = {}
+    warnings: list[str] = []
+    for name in rule.aux:
+        if name == "lame":
+            aux[name], warnings = lame_for(prompt, args)
+        else:
+            aux[name] = FROM_PROMPT[name](prompt)
+            if aux[name] == prompt:
+                warnings.append(f"the prompt has no description to mask: {rule.name} decodes like greedy")
+    return aux, warnings
+
+
 def run(args: argparse.Namespace) -> int:
     from uscd.engine import GenerationConfig, open_decoder
+    from uscd.prompts.auxiliary import FROM_PROMPT
 
     check_threads(args.threads)
     prompt = demo_prompt() if args.demo else read_text(args.prompt, "prompt")
@@ -92,22 +110,20 @@ def run(args: argparse.Namespace) -> int:
         raise UscdError("the prompt is empty")
     rule = rule_from_args(args)
     sampler = sampler_from_args(args, args.rule)
-    warnings: list[str] = []
-    lame = None
-    if "lame" in rule.aux:
-        lame, warnings = lame_for(prompt, args)
+    aux, warnings = aux_for(prompt, rule, args)
     decoder = open_decoder(args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads)
     if gate := rule.gate_warning(decoder.backend.vocab_size):
         warnings.append(gate)
-    chat = as_chat(prompt, lame, args, decoder) if args.prompt_style == "chat" else None
-    if chat is not None:
-        prompt, lame = chat.prompt, chat.lame_prompt
+    chat = as_chat(prompt, aux.get("lame"), args, decoder) if args.prompt_style == "chat" else None
+    if chat is not None:  # the masked prompts mask the description inside the chat message
+        prompt = chat.prompt
+        aux = {name: chat.lame_prompt if name == "lame" else FROM_PROMPT[name](prompt) for name in aux}
     stops = () if args.no_stop else tuple(args.stop) if args.stop else chat.stop if chat else PYTHON_STOPS
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, stop=stops, sync=args.sync)
     from uscd.cli.trace_view import print_warnings
 
     print_warnings(warnings)
-    gen = decoder.generate(prompt, lame, rule, sampler, config)
+    gen = decoder.generate(prompt, aux, rule, sampler, config)
     if args.json:
         out = result_json(gen, rule, sampler, warnings)
         if chat is not None:

@@ -9,6 +9,8 @@ from rich.text import Text
 from uscd.engine import Generation
 from uscd.methods import Rule
 
+# "contrasted": the rule's extra signal entered the choice (the lame or masked prompt's logits, or
+# AdaDec's rollouts); "uncertain": the gate opened (always, for the rules without a gate)
 LEGEND = (
     ("contrasted, same token as greedy", "on dark_blue"),
     ("contrasted, token changed", "bold white on red"),

@@ -109,6 +109,7 @@ class BatchedDecoder:
         for p in prepared:
             new = p.request.config.max_new_tokens
             n = len(p.prompt_tokens) + new + sum(len(t) + new for t in p.aux_tokens.values())
+            n += p.request.rule.max_lookahead() + 1 if p.request.rule.max_lookahead() else 0
             needs.append(min(n, 2 * self.backend.n_ctx))
         needs.sort(reverse=True)
         # a quarter more for fragmentation: slots are freed and refilled at different times
@@ -139,6 +140,8 @@ class BatchedDecoder:
             return
         ok = [p for _, p in queue if not isinstance(p, UscdError)]
         stride = max([2, *(1 + len(p.aux_tokens) for p in ok)])
+        if any(p.request.rule.max_lookahead() for p in ok):
+            self.branches = max(self.branches, 1)  # a scratch sequence per slot for the rollouts
         ctx = self._context(self._cells_needed(ok), stride)
         self._slots = [None] * self.batch_size
         pending = iter(queue)
@@ -214,7 +217,11 @@ class BatchedDecoder:
                 return True
             st.view.logits = st.view.logits.copy()  # type: ignore[union-attr]  # outlives the next decode
             return False
-        if st.accept(st.decide(st.aux_rows(need))):
+        rollouts = None
+        if st.looks_ahead:
+            held = ctx.length(slot.std_seq)
+            rollouts = st.lookahead(lambda: self._fork_slot(slot), held, self.backend.n_ctx)
+        if st.accept(st.decide(st.aux_rows(need), rollouts)):
             return True
         for lane in st.aux:
             lane.logits = None
@@ -294,6 +301,9 @@ class BatchedDecoder:
         slot = next((s for s in self._slots if s is not None and s.index == index), None)
         if slot is None:
             raise UscdError(f"request {index} is not in flight")
+        return self._fork_slot(slot, n)
+
+    def _fork_slot(self, slot: _Slot, n: int | None = None) -> BatchedBranch:
         self._detach_round()
         ctx = self._ctx
         scratch = ctx.n_seq - self.branches * self.batch_size + self._slots.index(slot) * self.branches
@@ -323,6 +333,7 @@ class BatchedBranch:
     def __init__(self, ctx, seq: int, source: int, n: int) -> None:
         self.ctx, self.seq = ctx, seq
         ctx.copy_prefix(source, seq, n)
+        self.n = len(ctx.tokens[seq])
 
     @property
     def tokens(self) -> list[int]:
@@ -331,6 +342,10 @@ class BatchedBranch:
     def extend(self, tokens: list[int]) -> np.ndarray:
         (row,) = self.ctx.decode([(self.seq, tokens, True)])
         return row.copy()
+
+    def rewind(self) -> None:
+        """Back to the fork point (the branch's own tokens are dropped, the prefix kept)."""
+        self.ctx.truncate(self.seq, self.n)
 
     def drop(self) -> None:
         self.ctx.remove(self.seq)

@@ -61,6 +61,7 @@ class Generation:
     lame_syncs: int = 0  # batched catch-ups of the lame sequence
     lame_tokens_evaluated: int = 0
     shared_prefix_tokens: int = 0
+    lookahead_tokens: int = 0  # tokens evaluated on branches to roll candidates out (AdaDec)
     reused_prompt_tokens: int = 0  # batched: prompt cache taken from another sample of the same prompt
     prefill_s: float = 0.0
     decode_s: float = 0.0
@@ -111,6 +112,11 @@ class CompletionText:
             return False
         self.text = self.text[:cut]
         return True
+
+    def copy(self) -> CompletionText:
+        twin = CompletionText(self.stops.stops)
+        twin.data, twin.text = bytearray(self.data), self.text
+        return twin
 
     def final(self, stopped: bool) -> str:
         return self.text if stopped else self.data.decode("utf-8", errors="replace")

@@ -31,6 +31,7 @@ class Branch:
     def __init__(self, seq: BackendSequence, source: BackendSequence, n: int) -> None:
         self.seq = seq
         seq.copy_prefix_from(source, n)
+        self.n = len(seq.tokens)
 
     @property
     def tokens(self) -> list[int]:
@@ -38,6 +39,10 @@ class Branch:
 
     def extend(self, tokens: list[int]) -> np.ndarray:
         return self.seq.extend(tokens)
+
+    def rewind(self) -> None:
+        """Back to the fork point (the branch's own tokens are dropped, the prefix kept)."""
+        self.seq.truncate(self.n)
 
     def drop(self) -> None:
         self.seq.reset()
@@ -107,7 +112,8 @@ class _Stream:
             if needed and not st.eager:
                 for lane in st.aux:
                     self._sync(lane)
-            if st.accept(st.decide(st.aux_rows(needed or st.eager))):
+            rollouts = self._lookahead() if st.looks_ahead else None
+            if st.accept(st.decide(st.aux_rows(needed or st.eager), rollouts)):
                 break
             logits = self._extend(self.d.std, [st.generated[-1]])
             if st.eager:
@@ -115,6 +121,10 @@ class _Stream:
                     self._sync(lane)
         out.decode_s = time.perf_counter() - t0 - out.prefill_s
         return st.finish()
+
+    def _lookahead(self):
+        # the branch is a context of its own: the standard row (even a view) stays valid
+        return self.state.lookahead(self.d.fork, len(self.d.std.tokens), self.d.backend.n_ctx)
 
     def _start(self, lane: AuxLane) -> None:
         """Evaluate a lane's prompt (and the tokens generated so far), reusing the shared prefix."""

@@ -1,7 +1,8 @@
 """One sequence's decoding, as a state machine both drivers step through.
 
     observe(std logits) -> aux_needed()? -> [driver brings the auxiliary lanes up to date]
-    -> decide(aux rows) -> accept(token) -> ... -> finish()
+    -> [lookahead(fork): rollouts of the rule's candidates on a branch] -> decide(aux rows, rollouts)
+    -> accept(token) -> ... -> finish()
 
 The drivers differ only in how logits arrive: the single-stream driver extends its sequences one
 after the other; the batched driver collects every sequence's tokens into one decode per step.
@@ -21,8 +22,9 @@ from collections.abc import Callable
 import numpy as np
 
 from uscd.engine.generation import CompletionText, Generation, TokenTrace
+from uscd.engine.lookahead import Branch, roll_out_all
 from uscd.engine.request import Prepared
-from uscd.methods import StdView, Step
+from uscd.methods import Rollout, StdView, Step
 
 # called once per step with (step index, standard view, aux logits or None, rule output, token)
 StepHook = Callable[[int, StdView, "np.ndarray | None", Step, int], None]
@@ -84,16 +86,34 @@ class SequenceState:
         rows = tuple(lane.logits for lane in self.aux)
         return rows[0] if len(rows) == 1 else rows
 
+    # -- lookahead -----------------------------------------------------------------------------
+
+    @property
+    def looks_ahead(self) -> bool:
+        return self.rule.max_lookahead() > 0
+
+    def lookahead(self, fork: Callable[[], Branch], held: int, n_ctx: int) -> tuple[Rollout, ...] | None:
+        """Roll out the candidates the rule asks for at this step (None: it asks for none).
+        `held`: tokens in the standard sequence; a rollout never runs past the context."""
+        assert self.view is not None
+        candidates = self.rule.lookahead(self.view)
+        length = min(self.rule.max_lookahead(), n_ctx - held - 1)
+        if candidates is None or length < 1:
+            return None
+        rollouts, evaluated = roll_out_all(self.backend, fork(), candidates, self.text, length)
+        self.out.lookahead_tokens += evaluated
+        return rollouts
+
     # -- one step ------------------------------------------------------------------------------
 
     def observe(self, std_logits: np.ndarray) -> None:
         self.view = StdView(std_logits)
 
-    def decide(self, aux: np.ndarray | tuple | None) -> int:
+    def decide(self, aux: np.ndarray | tuple | None, rollouts: tuple[Rollout, ...] | None = None) -> int:
         """The rule's scores for this step, the selector's token; counted and traced."""
         view = self.view
         assert view is not None
-        step = self.rule.score(view, aux)
+        step = self.rule.score(view, aux) if rollouts is None else self.rule.rerank(view, rollouts)
         token = self.sampler.select(step.scores)
         self._record(view, step, token)
         if self.hook is not None:

@@ -10,6 +10,7 @@ RULES (+ an auxiliary-prompt builder in uscd.prompts.auxiliary if it reads a new
 from __future__ import annotations
 
 from uscd.errors import UscdError
+from uscd.methods.adadec import AdaDec, adadec_scores, top_candidates
 from uscd.methods.cd import Contrast, contrast_scores
 from uscd.methods.cfg import Cfg, cfg_scores
 from uscd.methods.gate import (
@@ -24,12 +25,15 @@ from uscd.methods.gate import (
     uncertainty,
 )
 from uscd.methods.greedy import Greedy
+from uscd.methods.intent import IntentCoding, intent_candidates
 from uscd.methods.official import UscdOfficial, official_scores
 from uscd.methods.rule import Rule
 from uscd.methods.sampling import Sampler, nucleus
+from uscd.methods.spa import Spa, spa_scores
 from uscd.methods.uscd import Uscd
 from uscd.methods.view import (
     LOGP_FLOOR,
+    Rollout,
     Scores,
     StdView,
     Step,
@@ -48,6 +52,9 @@ RULES: dict[str, type[Rule]] = {
     "cfg": Cfg,
     "uscd": Uscd,
     "uscd-official": UscdOfficial,
+    "spa": Spa,
+    "adadec": AdaDec,
+    "intent": IntentCoding,
 }
 
 
@@ -68,20 +75,26 @@ __all__ = [
     "PAPER_STD_THRESHOLD",
     "PAPER_VOCAB",
     "RULES",
+    "AdaDec",
     "Cfg",
     "Contrast",
     "Gate",
     "Greedy",
+    "IntentCoding",
+    "Rollout",
     "Rule",
     "Sampler",
     "Scores",
+    "Spa",
     "StdView",
     "Step",
     "Uscd",
     "UscdOfficial",
+    "adadec_scores",
     "cfg_scores",
     "contrast_scores",
     "dense_scores",
+    "intent_candidates",
     "log_softmax",
     "logsumexp",
     "make_rule",
@@ -90,7 +103,9 @@ __all__ = [
     "official_scores",
     "sanitize",
     "softmax",
+    "spa_scores",
     "top2",
+    "top_candidates",
     "uncertainty",
     "usable_lame",
 ]

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from uscd.errors import UscdError
-from uscd.methods.view import StdView, Step, dense_scores
+from uscd.methods.view import Rollout, StdView, Step, dense_scores
 
 
 def check(cond: bool, message: str) -> None:
@@ -32,7 +32,8 @@ class Rule:
     """Base of all rules: standard prompt only, the greedy scores."""
 
     name: ClassVar[str] = "rule"
-    # names of the auxiliary prompts this rule reads (see uscd.prompts.auxiliary for their builders)
+    # names of the auxiliary prompts this rule reads (see uscd.prompts.auxiliary for their builders);
+    # a rule whose prompt depends on a knob (SPA's mask) makes it a property of the instance
     aux: ClassVar[tuple[str, ...]] = ()
 
     def needs_aux(self, std: StdView) -> bool:
@@ -43,6 +44,20 @@ class Rule:
         """Scores of one step. `aux_logits`: None on steps that need none, else the logits of the
         rule's auxiliary context (a tuple, in declared order, when it declares several)."""
         return Step(dense_scores(std))
+
+    # -- looking ahead (AdaDec): the engine rolls candidates out, the rule reranks them ---------
+
+    def max_lookahead(self) -> int:
+        """Tokens a rollout may run ahead (0: this rule never looks ahead; drivers reserve nothing)."""
+        return 0
+
+    def lookahead(self, std: StdView) -> np.ndarray | None:
+        """Candidate tokens to roll out at this step, or None to decide from `score` alone."""
+        return None
+
+    def rerank(self, std: StdView, rollouts: tuple[Rollout, ...]) -> Step:
+        """Scores of a step whose candidates were rolled out (only called after `lookahead`)."""
+        raise NotImplementedError
 
     def gate_warning(self, vocab_size: int) -> str | None:
         return None

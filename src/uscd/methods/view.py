@@ -100,6 +100,21 @@ class Step:
     fallback: bool = False  # the contrast left nothing valid; standard scores were used instead
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """A candidate token rolled out greedily a few tokens ahead (what a lookahead rule reranks).
+
+    ``logps``: the log-probabilities of the continuation tokens after the candidate (not of the
+    candidate itself), up to and including the one that ended it; ``finished``: the rollout met
+    EOS or a stop sequence (or the candidate itself did: then there is no continuation).
+    """
+
+    token: int
+    logps: np.ndarray
+    tokens: tuple[int, ...] = ()
+    finished: bool = False
+
+
 class StdView:
     """The standard prompt's logits of one step, with what rules derive from them computed once.
 

@@ -34,6 +34,11 @@ class Sequence(Protocol):
         the backend declares ``views``)."""
         ...
 
+    def extend_rows(self, tokens: Seq[int], first: int = 0) -> np.ndarray:
+        """Append tokens; return the logits after each of tokens[first:] (one row per token, float32):
+        teacher forcing, for calibration."""
+        ...
+
     def truncate(self, n: int) -> None:
         """Keep the first n tokens (and their cache); drop the rest."""
         ...

@@ -240,7 +240,24 @@ class LlamaSequence:
         row = np.ctypeslib.as_array(ptr, shape=(self.backend.vocab_size,))
         return row.copy() if copy else row
 
-    def _decode(self, chunk: Seq[int], *, want_last: bool) -> None:
+    def extend_rows(self, tokens: Seq[int], first: int = 0) -> np.ndarray:
+        """Append tokens; the logits after each of tokens[first:] (copies), for teacher forcing."""
+        if len(self.tokens) + len(tokens) > self.backend.n_ctx:
+            raise ContextFull(
+                f"{len(self.tokens) + len(tokens)} tokens do not fit the context of {self.backend.n_ctx}"
+            )
+        rows = []
+        n_batch, vocab = self.backend.n_batch, self.backend.vocab_size
+        for start in range(0, len(tokens), n_batch):
+            chunk = tokens[start : start + n_batch]
+            wanted = [j for j in range(len(chunk)) if start + j >= first]
+            self._decode(chunk, want_last=False, want=wanted)
+            for j in wanted:
+                ptr = llama_cpp.llama_get_logits_ith(self.ctx, j)
+                rows.append(np.ctypeslib.as_array(ptr, shape=(vocab,)).copy())
+        return np.stack(rows) if rows else np.empty((0, vocab), dtype=np.float32)
+
+    def _decode(self, chunk: Seq[int], *, want_last: bool, want: Seq[int] = ()) -> None:
         b = self.batch
         pos0 = len(self.tokens)
         b.n_tokens = len(chunk)
@@ -250,7 +267,9 @@ class LlamaSequence:
             b.n_seq_id[j] = 1
             b.seq_id[j][0] = 0
             b.logits[j] = False
-        b.logits[len(chunk) - 1] = want_last
+        for j in want:
+            b.logits[j] = True
+        b.logits[len(chunk) - 1] = want_last or len(chunk) - 1 in want
         rc = llama_cpp.llama_decode(self.ctx, b)
         if rc != 0:
             # llama.cpp leaves the cache consistent with what it processed; drop it to stay in sync

@@ -197,6 +197,24 @@ class TransformersSequence:
             logits = out.logits[0, -1]
         return logits.float().cpu().numpy()
 
+    @torch.inference_mode()
+    def extend_rows(self, tokens: Seq[int], first: int = 0) -> np.ndarray:
+        """Append tokens; the logits after each of tokens[first:], for teacher forcing."""
+        if len(self.tokens) + len(tokens) > self.backend.n_ctx:
+            raise ContextFull(
+                f"{len(self.tokens) + len(tokens)} tokens do not fit the context of {self.backend.n_ctx}"
+            )
+        rows = []
+        for start in range(0, len(tokens), self.backend.n_batch):
+            chunk = list(tokens[start : start + self.backend.n_batch])
+            ids = torch.tensor([chunk], device=self.backend.device)
+            out = self.backend.model(input_ids=ids, use_cache=True, **{self.backend.cache_arg: self.cache})
+            self.cache = getattr(out, self.backend.cache_arg)
+            self.tokens.extend(int(t) for t in chunk)
+            keep = max(first - start, 0)
+            rows.append(out.logits[0, keep:].float().cpu().numpy())
+        return np.concatenate(rows)
+
     def truncate(self, n: int) -> None:
         if n < len(self.tokens):
             self.cache.crop(n - len(self.tokens))
