@@ -17,6 +17,7 @@ from tests.test_batched import FakeBackend, FakeMulti
 
 openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi")
 
 from uscd.engine import BatchedDecoder, GenerationConfig, Request  # noqa: E402
 from uscd.methods import Sampler, make_rule  # noqa: E402
@@ -101,9 +102,9 @@ def stream_lines(base: str, body: dict, stop_after: int | None = None) -> tuple[
 class Live:
     """A uvicorn server on 127.0.0.1 (a free port) in a thread, and clients for it."""
 
-    def __init__(self, backend, *, batch=3, methods="uscd,greedy", **config) -> None:
+    def __init__(self, backend, *, batch=3, methods="uscd,greedy", model_id="fake-coder", **config) -> None:
         self.backend = backend
-        cfg = ServeConfig(model_id="fake-coder", methods=ServerMethods(methods), batch_size=batch, **config)
+        cfg = ServeConfig(model_id=model_id, methods=ServerMethods(methods), batch_size=batch, **config)
         self.app = create_app(backend, cfg)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="error"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
