@@ -468,3 +468,18 @@ def test_a_full_queue_answers_429_and_deadlines_504():
         assert set(statuses) <= {429, 504}
         server.wait_idle()
         assert server.health()["engine_alive"]
+
+
+@pytest.mark.parametrize(
+    ("content", "noop"),
+    [
+        ("Write add(a, b).\n\nExample:\nadd(1, 2) -> 3\n", False),  # prose examples
+        ("Complete:\n```python\n" + PROMPT + "```\n", False),  # a doctest in pasted code
+        ("Write a function that adds two numbers.", True),  # nothing to remove
+    ],
+)
+def test_a_chat_lame_prompt_is_derived_from_the_last_user_message(endless, content, noop):
+    out = endless.client.chat.completions.create(
+        model="fake-coder", messages=[{"role": "user", "content": content}], max_tokens=3
+    )
+    assert out.choices[0].model_extra["uscd"]["lame_noop"] is noop

@@ -186,9 +186,18 @@ def chat_lame(st: ServerState, method: Method, messages: list[dict], prompt: str
         return prompt, {"lame_prompt": "derived", "lame_noop": True}
     last = users[-1]
     given = method.lame_prompt
-    text = given if given is not None else derive_lame(messages[last]["content"], method.language or "python")
+    text = given if given is not None else chat_message_lame(messages[last]["content"], method.language)
     lame = render(st, [*messages[:last], {**messages[last], "content": text}, *messages[last + 1 :]])
     return lame, {"lame_prompt": "given" if given is not None else "derived", "lame_noop": lame == prompt}
+
+
+def chat_message_lame(text: str, language: str | None) -> str:
+    """A user message read as Python (doctests in a pasted function), else as prose ("Example:"
+    blocks), unless the request names the language."""
+    if language is not None:
+        return derive_lame(text, language)
+    lame = derive_lame(text, "python")
+    return lame if lame != text else derive_lame(text, "text")
 
 
 def derive_lame(text: str, language: str) -> str:
