@@ -483,3 +483,36 @@ def test_a_chat_lame_prompt_is_derived_from_the_last_user_message(endless, conte
         model="fake-coder", messages=[{"role": "user", "content": content}], max_tokens=3
     )
     assert out.choices[0].model_extra["uscd"]["lame_noop"] is noop
+
+
+# -- start-up ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--method", "uscd:rhoo=1"], "unknown knob"),
+        (["--method", "paper=uscd:lame=official"], "derives lame prompts"),
+        (["--method", "cd:rho=-1"], "rho must be"),
+        (["--deadline", "-1"], "--deadline"),
+        (["--port", "0"], "--port"),
+    ],
+)
+def test_bad_start_up_options_are_one_line_errors_before_the_model_loads(capsys, argv, message):
+    from uscd.cli import main
+
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_a_port_in_use_is_a_one_line_error(capsys):
+    from uscd.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--method", "greedy"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"cannot listen on 127.0.0.1:{port}" in err
