@@ -121,7 +121,8 @@ class Reply:
         """Server-sent events; when the client goes away the generator is closed and every choice
         still running is cancelled (its slot freed before the engine's next decode)."""
         try:
-            yield self._opening()
+            if opening := self._opening():
+                yield opening
             for event in self.buffered:
                 if chunk := self._chunk(event):
                     yield chunk
