@@ -516,3 +516,14 @@ def test_a_port_in_use_is_a_one_line_error(capsys):
         assert main(["serve", "--port", str(port), "--method", "greedy"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_an_unknown_knob_error_lists_the_rules_own_knobs(live):
+    with pytest.raises(openai.BadRequestError) as err:
+        live.client.completions.create(
+            model="fake-coder", prompt=PROMPT, extra_body={"uscd": {"rule": "greedy", "rhoo": 1}}
+        )
+    assert _error(err)["message"].endswith("known: method, rule, lame_prompt, language")
+    with pytest.raises(openai.BadRequestError) as err:
+        live.client.completions.create(model="fake-coder", prompt=PROMPT, extra_body={"uscd": {"rhoo": 1}})
+    assert "rho, alpha, measure, threshold" in _error(err)["message"]

@@ -102,9 +102,8 @@ def _knobs(rule_name: str, options: dict) -> dict:
     for key, value in options.items():
         name = KNOB_ALIASES.get(key, key)
         if name not in types:
-            known = ", ".join(
-                [*OPTION_KEYS, *(k for k in types if k not in KNOB_ALIASES.values()), *KNOB_ALIASES]
-            )
+            aliases = {alias: field for alias, field in KNOB_ALIASES.items() if field in types}
+            known = ", ".join([*OPTION_KEYS, *(k for k in types if k not in aliases.values()), *aliases])
             raise ApiError(
                 400,
                 f"unknown knob {key!r} for rule {rule_name}; known: {known}",
