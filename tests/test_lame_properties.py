@@ -1,4 +1,5 @@
-"""Properties of uscd.prompts.lame.derive (hypothesis): idempotent, never adds text, identity without examples."""
+"""Properties of uscd.prompts.lame.derive (hypothesis): idempotent, never adds text, identity
+without examples."""
 
 from __future__ import annotations
 

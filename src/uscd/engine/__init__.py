@@ -14,8 +14,17 @@ from uscd.engine.dispatch import (
     pick_batch_size,
     resolve_batch,
 )
+from uscd.engine.feed import (
+    Cancelled,
+    DeadlineExceeded,
+    Listener,
+    QueueFull,
+    RequestFeed,
+    ServerClosed,
+    Ticket,
+)
 from uscd.engine.generation import FINISH_REASONS, Generation, GenerationConfig, TokenTrace
-from uscd.engine.request import Prepared, Request, prepare
+from uscd.engine.request import Prepared, PromptTooLong, Request, prepare
 from uscd.engine.single import Branch, Decoder, open_decoder
 from uscd.engine.state import SequenceState, StepHook
 
@@ -25,14 +34,22 @@ __all__ = [
     "BatchedBranch",
     "BatchedDecoder",
     "Branch",
+    "Cancelled",
+    "DeadlineExceeded",
     "Decoder",
     "Engine",
     "Generation",
     "GenerationConfig",
+    "Listener",
     "Prepared",
+    "PromptTooLong",
+    "QueueFull",
     "Request",
+    "RequestFeed",
     "SequenceState",
+    "ServerClosed",
     "StepHook",
+    "Ticket",
     "TokenTrace",
     "choose_batch_size",
     "generate_problems",

@@ -17,22 +17,31 @@ auxiliary logits are always conditioned on the same generated prefix as the stan
 Batched kernels change logits in the last digits, so outputs can differ from the single-stream
 path at near-ties (tests/test_batched_model.py counts that).
 
-When a request finishes its slot is refilled with the next one (continuous batching).
+When a request finishes its slot is refilled with the next one (continuous batching). Two entry
+points: ``generate_many`` takes an iterable of requests known up front; ``serve`` runs until its
+``RequestFeed`` closes, taking requests submitted from other threads while it runs, streaming each
+accepted token to the request's listener, and freeing at once the slot (and KV cells) of a request
+that is cancelled or runs past its deadline.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
+from uscd.engine.feed import RequestFeed, ServerClosed, Ticket
 from uscd.engine.generation import Generation
 from uscd.engine.prefix import holder, shared_for_start
 from uscd.engine.request import Prepared, Request, as_request, prepare
 from uscd.engine.state import AuxLane, SequenceState
 from uscd.errors import ContextFull, UscdError
-from uscd.methods import StdView, Step
+from uscd.methods import RULES, StdView, Step
+
+log = logging.getLogger(__name__)
 
 # (request index, step index, standard view, aux logits or None, rule output, token); the arrays
 # are only valid during the call (they may be views into llama.cpp's buffers)
@@ -54,6 +63,8 @@ class _Slot:
         self.prefilled = False
         self.waiting = False  # for a sibling's decode of the same prompt, to take its cache
         self.error: UscdError | None = None  # set when the request fails on its own
+        self.ticket: Ticket | None = None  # serve(): the submitted request this slot decodes
+        self.sent = 0  # serve(): characters of settled text streamed so far
 
     @property
     def prompt_tokens(self) -> list[int]:
@@ -226,6 +237,8 @@ class BatchedDecoder:
         for lane in st.aux:
             lane.logits = None
         token = st.generated[-1]
+        if slot.ticket is not None:
+            self._stream(slot, token)
         try:
             _check_room(self.backend, ctx, slot.std_seq, 1)
             slot.feeds[slot.std_seq] = [token]
@@ -290,6 +303,105 @@ class BatchedDecoder:
         out.decode_s = time.perf_counter() - slot.t0 - out.prefill_s
         return out
 
+    # -- serving: requests submitted while the loop runs ------------------------------------------
+
+    def serve(self, feed: RequestFeed, *, cells: int | None = None, idle_s: float = 1.0) -> None:
+        """Decode the tickets `feed` brings until it is closed; call from ONE thread, the only one
+        that touches the backend while this runs.
+
+        Each slot sequence may hold up to ``backend.n_ctx`` tokens; the shared pool has `cells` KV
+        cells (default: enough for every sequence of every slot at full length, so the pool itself
+        can never run out). A request's token limit is cut to what the context leaves after its
+        prompt. A failure of the whole decode fails the requests in it, never the loop.
+        """
+        stride = serve_stride()
+        ctx = self._context(cells or self.batch_size * stride * self.backend.n_ctx, stride)
+        self._slots = [None] * self.batch_size
+        try:
+            while not feed.closed:
+                self._serve_step(feed, ctx, stride, idle_s)
+        finally:
+            self._shut_down(feed, ctx)
+
+    def in_flight(self) -> int:
+        """Slots holding a request now (0 when the loop is idle: no slot is ever leaked)."""
+        return sum(slot is not None for slot in self._slots)
+
+    def _serve_step(self, feed: RequestFeed, ctx, stride: int, idle_s: float) -> None:
+        try:
+            self._admit(feed)
+            self._drop_lapsed(feed, ctx)
+            self._refill_from(feed, ctx, stride)
+            if not self.in_flight():
+                feed.wait(idle_s)
+                return
+            done = self._decode_round(ctx)
+        except Exception as exc:  # one bad round fails the requests in it, never the loop
+            log.exception("batched decode failed; failing the requests in flight")
+            error = exc if isinstance(exc, UscdError) else UscdError(f"internal error: {exc}")
+            for slot in [s for s in self._slots if s is not None]:
+                self._release(slot, ctx, error)
+            ctx.clear()
+            return
+        for slot in done:
+            self._release(slot, ctx, slot.error or self._finish(slot))
+
+    def _admit(self, feed: RequestFeed) -> None:
+        """Tokenise and check what arrived; a request that cannot run fails now, not at its turn."""
+        for ticket in feed.arrivals():
+            try:
+                prepared = ticket.prepare(self.backend, ticket.request)
+                ticket.prepared = _within_context(self.backend, prepared)
+            except UscdError as exc:
+                _notify(ticket, "done", exc)
+                continue
+            feed.ready(ticket)
+            _notify(ticket, "started", ticket.prepared)
+
+    def _drop_lapsed(self, feed: RequestFeed, ctx) -> None:
+        now = time.monotonic()
+        for ticket, reason in feed.sweep(now):
+            _notify(ticket, "done", reason)
+        for slot in self._slots:
+            if slot is not None and slot.ticket is not None and (reason := slot.ticket.lapsed(now)):
+                self._release(slot, ctx, reason)
+
+    def _refill_from(self, feed: RequestFeed, ctx, stride: int) -> None:
+        for s in range(self.batch_size):
+            if self._slots[s] is not None:
+                continue
+            ticket = feed.next_ready()
+            if ticket is None:
+                return
+            assert ticket.prepared is not None
+            state = SequenceState(ticket.prepared, self.backend, ticket.hook)
+            self._slots[s] = slot = _Slot(s, stride, ticket.id, state)
+            slot.ticket = ticket
+            slot.waiting = state.config.share_prefix and _being_prefilled(ctx, self._slots, slot)
+            if not slot.waiting:
+                self._take_prompt(slot, ctx)
+
+    def _stream(self, slot: _Slot, token: int) -> None:
+        settled = slot.state.text.settled()
+        _notify(slot.ticket, "token", token, settled[slot.sent :])
+        slot.sent = len(settled)
+
+    def _release(self, slot: _Slot, ctx, result: Generation | UscdError) -> None:
+        """Empty a slot and report. A request that did not finish normally gives its KV cells back
+        at once; a finished one leaves them for a later request with the same prompt to reuse."""
+        self._slots[self._slots.index(slot)] = None
+        if isinstance(result, UscdError):
+            for seq in slot.seqs():
+                ctx.remove(seq)
+        _notify(slot.ticket, "done", result)
+
+    def _shut_down(self, feed: RequestFeed, ctx) -> None:
+        closed = ServerClosed("the server is shutting down")
+        for slot in [s for s in self._slots if s is not None]:
+            self._release(slot, ctx, closed)
+        for ticket in feed.drain():
+            _notify(ticket, "done", closed)
+
     # -- branching -----------------------------------------------------------------------------
 
     def fork(self, index: int, n: int | None = None) -> BatchedBranch:
@@ -349,6 +461,32 @@ class BatchedBranch:
 
     def drop(self) -> None:
         self.ctx.remove(self.seq)
+
+
+def serve_stride() -> int:
+    """Sequences per slot when any rule may arrive: the standard one and the most lanes a rule reads."""
+    return max(2, 1 + max(len(rule.aux) for rule in RULES.values()))
+
+
+def _within_context(backend, prepared: Prepared) -> Prepared:
+    """The request with its token limit cut to what the context leaves after its longest prompt."""
+    longest = max([len(prepared.prompt_tokens), *(len(t) for t in prepared.aux_tokens.values())])
+    config = prepared.request.config
+    room = backend.n_ctx - longest
+    if config.max_new_tokens <= room:
+        return prepared
+    return replace(prepared, request=replace(prepared.request, config=replace(config, max_new_tokens=room)))
+
+
+def _notify(ticket: Ticket | None, event: str, *args) -> None:
+    """Call a listener; its failure (a bug on the other side) cancels the ticket, never the loop."""
+    if ticket is None:
+        return
+    try:
+        getattr(ticket.listener, event)(*args)
+    except Exception:
+        log.exception("a listener failed on %s; cancelling its request", event)
+        ticket.cancelled = True
 
 
 def _bind(hook: BatchHook, index: int):

@@ -118,5 +118,16 @@ class CompletionText:
         twin.data, twin.text = bytearray(self.data), self.text
         return twin
 
+    def settled(self) -> str:
+        """The text no later token can take back: without a tail that may begin a stop sequence
+        (what a stream may send now)."""
+        text, hold = self.text, 0
+        for stop in self.stops.stops:
+            for k in range(min(len(stop) - 1, len(text)), hold, -1):
+                if text.endswith(stop[:k]):
+                    hold = k
+                    break
+        return text[: len(text) - hold]
+
     def final(self, stopped: bool) -> str:
         return self.text if stopped else self.data.decode("utf-8", errors="replace")

@@ -67,11 +67,15 @@ def prepare(backend, request: Request) -> Prepared:
     return Prepared(request, prompt_tokens, aux_tokens)
 
 
+class PromptTooLong(UscdError):
+    """A prompt holds as many tokens as the context, or more."""
+
+
 def check_prompt(backend, tokens: list[int], what: str) -> None:
     if not tokens:
         raise UscdError(f"the {what} is empty")
     if len(tokens) >= backend.n_ctx:
-        raise UscdError(
+        raise PromptTooLong(
             f"the {what} is {len(tokens)} tokens, longer than the context of {backend.n_ctx} tokens "
             "(raise --n-ctx or shorten the prompt)"
         )
