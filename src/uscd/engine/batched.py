@@ -465,7 +465,9 @@ class BatchedBranch:
 
 def serve_stride() -> int:
     """Sequences per slot when any rule may arrive: the standard one and the most lanes a rule reads."""
-    return max(2, 1 + max(len(rule.aux) for rule in RULES.values()))
+    # `aux` is a class attribute, or a property of the knobs (SPA): then read it off the defaults
+    lanes = (len(rule.aux) if isinstance(rule.aux, tuple) else len(rule().aux) for rule in RULES.values())
+    return max(2, 1 + max(lanes))
 
 
 def _within_context(backend, prepared: Prepared) -> Prepared:
