@@ -132,6 +132,15 @@ class FakeBackend:
     def is_eog(self, token):
         return token == EOS
 
+    def tokenize_special(self, text):
+        return self.tokenize(text)
+
+    def chat_template(self):
+        return None
+
+    def special_token_texts(self):
+        return {}
+
     def sequence(self):
         return FakeSequence(self)
 

@@ -90,7 +90,7 @@ def language_names(language: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=8)
-def _compile(template: str):
+def compile_template(template: str):
     import jinja2
     import jinja2.ext
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -126,7 +126,7 @@ def render(
     import jinja2
 
     try:
-        return _compile(template).render(
+        return compile_template(template).render(
             messages=list(messages), add_generation_prompt=add_generation_prompt, **(special_tokens or {})
         )
     except jinja2.TemplateError as exc:
