@@ -255,13 +255,12 @@ def test_rewound_branches_match_a_fresh_prefill_and_adadec_runs_in_both_drivers(
     finally:
         backend.release(fresh)
 
-    rule = make_rule("adadec", threshold=0.5)
+    rule = make_rule("adadec", threshold=0.0)  # every step looks ahead
     one = decoder.generate(rec["prompt"], None, rule, Sampler(), cfg)
-    (many,) = [
-        g
-        for _, g in BatchedDecoder(backend, 2).generate_many(
-            [Request(rec["prompt"], None, rule, Sampler(), cfg)]
-        )
-    ]
+    bd = BatchedDecoder(backend, 2)
+    try:
+        (many,) = [g for _, g in bd.generate_many([Request(rec["prompt"], None, rule, Sampler(), cfg)])]
+    finally:
+        bd.close()
     for gen in (one, many):
-        assert gen.contrast_steps > 0 and gen.lookahead_tokens > 0 and gen.steps == len(gen.trace)
+        assert gen.contrast_steps == gen.steps and gen.lookahead_tokens > 0 and gen.steps == len(gen.trace)
