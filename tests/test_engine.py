@@ -151,3 +151,24 @@ def test_method_knobs_and_their_types_come_from_the_rule_dataclasses():
         parse_methods("uscd:gamma=2")
     (cfg,) = parse_methods("cfg:gamma=2")
     assert cfg.build({}).gamma == 2.0
+
+
+def test_bool_knobs_are_spelled_out():
+    from dataclasses import dataclass as _dc
+
+    from uscd.methods import RULES
+    from uscd.methods.greedy import Greedy
+
+    @_dc(frozen=True)
+    class Flagged(Greedy):
+        name = "flagged"
+        strict: bool = False
+
+    RULES["flagged"] = Flagged
+    try:
+        assert parse_methods("flagged:strict=false")[0].knobs == {"strict": False}
+        assert parse_methods("flagged:strict=True")[0].knobs == {"strict": True}
+        with pytest.raises(UscdError, match="true or false"):
+            parse_methods("flagged:strict=yes")
+    finally:
+        del RULES["flagged"]

@@ -65,11 +65,19 @@ def _parse_method(part: str) -> MethodSpec:
             lame_source = value
             continue
         name, kind = _knob(part, rule, key)
-        try:
-            knobs[name] = kind(value)
-        except ValueError:
-            raise UscdError(f"method {part!r}: {key} needs a number, got {value!r}") from None
+        knobs[name] = _value(part, key, kind, value)
     return MethodSpec(label, rule, knobs, lame_source)
+
+
+def _value(part: str, key: str, kind: type, value: str):
+    if kind is bool:  # bool("false") is True: spell the two values out
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise UscdError(f"method {part!r}: {key} needs true or false, got {value!r}")
+        return value.lower() in ("true", "1")
+    try:
+        return kind(value)
+    except ValueError:
+        raise UscdError(f"method {part!r}: {key} needs a number, got {value!r}") from None
 
 
 def _knob(part: str, rule: str, key: str) -> tuple[str, type]:
