@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from uscd.prompts.extract import extract_code
+
 pytestmark = pytest.mark.model
 
 
@@ -46,10 +48,9 @@ def test_every_rule_runs_in_chat_mode(model_path, tmp_path):
         assert config["prompt"]["style"] == "chat" and config["prompt"]["template_sha256"]
         (sample,) = [json.loads(x) for x in (tmp_path / label / "samples.jsonl").read_text().splitlines()]
         assert sample["finish_reason"] != "error", sample
-        assert (
-            sample["reply"].startswith("Below is a Python script")
-            and "def has_close_elements(" in sample["solution"]
-        )
+        assert sample["reply"].startswith("Below is a Python script")
+        # 96 tokens may end inside the repeated docstring: the record holds whatever extraction found
+        assert sample["solution"] == extract_code(sample["reply"], "has_close_elements")
         summary = json.loads((tmp_path / label / "summary.json").read_text())
         assert set(summary["failures"]) >= {"no code found", "syntax error", "wrong answer", "timeout"}
     uses_lame = json.loads((tmp_path / "cd" / "samples.jsonl").read_text().splitlines()[0])["stats"]

@@ -47,7 +47,8 @@ def gguf_path(name: str):
 
     spec = models.REGISTRY[name]
     if not models.status(spec).installed and not (models.cache_dir() / spec.filename).exists():
-        if os.environ.get("USCD_REQUIRE_MODEL") == "1":
+        # USCD_REQUIRE_MODEL=1 (CI) requires the embedded default; the 1.5B is optional everywhere
+        if os.environ.get("USCD_REQUIRE_MODEL") == "1" and name == models.DEFAULT_MODEL:
             pytest.fail(
                 f"{name} is not installed but USCD_REQUIRE_MODEL=1 (pip install 'uscd[{spec.extra}]')"
             )
