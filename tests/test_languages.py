@@ -66,9 +66,20 @@ def test_wrong_and_broken_fail(language: str, kind: str) -> None:
 
 
 def test_go_early_exit_in_a_test_fails() -> None:
+    """`go test` itself turns os.Exit(0) inside a test into a panic (-test.paniconexit0), as here."""
     _require("go")
     result = run_program(GO_EARLY_EXIT, language="go", limits=LIMITS)
-    assert result.status == "fail" and "no proof of completion" in result.reason
+    assert result.status == "fail" and "FAIL: TestAdd" in result.stdout_tail, result
+
+
+def test_go_early_exit_outside_a_test_fails() -> None:
+    """os.Exit(0) from init() runs before any test: only the proof of completion catches it."""
+    _require("go")
+    init_exit = "func init() { os.Exit(0) }\n\nfunc TestAdd(t *testing.T) {\n}"
+    program = GO_EARLY_EXIT.replace("func TestAdd(t *testing.T) {\n    os.Exit(0)\n}", init_exit)
+    assert program != GO_EARLY_EXIT
+    result = run_program(program, language="go", limits=LIMITS)
+    assert result.status == "fail" and "no proof of completion" in result.reason, result
 
 
 @pytest.mark.parametrize("language", ["sh", "cpp", "lua", "java"])

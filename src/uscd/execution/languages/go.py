@@ -120,7 +120,7 @@ LANGUAGE = Language(
     source="main_test.go",
     tools=(Tool("golang-go", command="go", version_args=("version",)),),
     compile=("go", "test", "-c", "-o", "main.test"),  # + [-trimpath] and the files: _build_args
-    run=("./main.test",),
+    run=("./main.test", "-test.paniconexit0"),  # what `go test` passes: os.Exit(0) in a test panics
     epilogue=_files,
     smoke=(SMOKE_GOOD, SMOKE_EARLY_EXIT),
     env=ENV,
