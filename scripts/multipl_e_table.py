@@ -32,7 +32,7 @@ def row(lang_dir: Path, method: str) -> str | None:
         (p,) = json.loads(parity_path.read_text())
         programs = p.get("programs", p.get("problems"))  # older files said "problems"
         parity = f"{p['theirs_ok']} OK; {p['identical']}/{programs} identical"
-    flags = "; ".join(s.get("flags", [])) or "-"
+    flags = "; ".join(s.get("environment_flags", [])) or "-"
     language = lang_dir.name.removeprefix("multipl-e-")
     return (
         f"| {language} | {s['problems_executed']} | {s['pass@1']:.1%} | [{lo:.1%}, {hi:.1%}] | {statuses} "
