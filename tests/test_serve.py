@@ -102,8 +102,10 @@ def stream_lines(base: str, body: dict, stop_after: int | None = None) -> tuple[
 class Live:
     """A uvicorn server on 127.0.0.1 (a free port) in a thread, and clients for it."""
 
-    def __init__(self, backend, *, batch=3, methods="uscd,greedy", model_id="fake-coder", **config) -> None:
-        self.backend = backend
+    def __init__(
+        self, backend, *, batch=3, methods="uscd,greedy", model_id="fake-coder", timeout=WAIT, **config
+    ) -> None:
+        self.backend, self.timeout = backend, timeout
         cfg = ServeConfig(model_id=model_id, methods=ServerMethods(methods), batch_size=batch, **config)
         self.app = create_app(backend, cfg)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="error"))
@@ -117,7 +119,9 @@ class Live:
         assert self.server.started, "the server did not start"
         port = self.server.servers[0].sockets[0].getsockname()[1]
         self.base = f"http://127.0.0.1:{port}"
-        self.client = openai.OpenAI(base_url=f"{self.base}/v1", api_key="unused", max_retries=0, timeout=WAIT)
+        self.client = openai.OpenAI(
+            base_url=f"{self.base}/v1", api_key="unused", max_retries=0, timeout=self.timeout
+        )
         return self
 
     def __exit__(self, *exc) -> None:
