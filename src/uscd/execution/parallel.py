@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from uscd.execution.sandbox import DEFAULT_LIMITS, ExecResult, Limits, available_level, run_program
 
@@ -37,12 +37,18 @@ def run_many(
     workers = workers or default_workers()
     resolved = available_level(level)  # probe (and warn) once, before any thread starts
     run = partial(run_program, language=language, limits=limits, level=resolved)
+    for key, result in map_unordered(run, items, workers):
+        if on_result is not None:
+            on_result(key, result)
+        yield key, result
+
+
+def map_unordered(fn: Callable, items: Iterable[tuple[Key, Any]], workers: int) -> Iterator[tuple[Key, Any]]:
+    """(key, fn(arg)) for (key, arg) items, in completion order, `workers` threads; items are pulled
+    lazily (at most 2 × workers in flight)."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="uscd-sandbox") as pool:
         try:
-            for key, result in _completed(pool, run, iter(items), 2 * workers):
-                if on_result is not None:
-                    on_result(key, result)
-                yield key, result
+            yield from _completed(pool, fn, iter(items), 2 * workers)
         finally:  # a consumer that stops early must not wait for programs it will never see
             pool.shutdown(wait=True, cancel_futures=True)
 

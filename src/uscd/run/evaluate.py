@@ -8,12 +8,12 @@ come from `uscd eval`'s generation stage (a run folder) or from another tool (`u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from uscd.execution import Limits, available_level, default_workers, run_program
+from uscd.execution.parallel import map_unordered
 from uscd.run.records import result_fields
 from uscd.tasks import Problem
 
@@ -56,34 +56,13 @@ def judge_all(jobs: Iterable[tuple[K, Problem, str]], sandbox: Sandbox) -> Itera
     what has not started. Threads suffice: each program is a child process.
     """
     level = available_level(sandbox.level)  # probe (and warn) once, before any thread starts
-    workers = sandbox.workers or default_workers()
 
-    def run(job: tuple[K, Problem, str]) -> tuple[K, dict[str, Any]]:
-        k, problem, solution = job
-        return k, judge(problem, solution, sandbox.timeout_s, level)
+    def run(job: tuple[Problem, str]) -> dict[str, Any]:
+        problem, solution = job
+        return judge(problem, solution, sandbox.timeout_s, level)
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="uscd-judge") as pool:
-        try:
-            yield from _completed(pool, run, iter(jobs), 2 * workers)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _completed(pool: ThreadPoolExecutor, run: Callable, source: Iterator, in_flight: int) -> Iterator:
-    pending: set[Future] = set()
-    exhausted = False
-    while True:
-        while not exhausted and len(pending) < in_flight:
-            job = next(source, None)
-            if job is None:
-                exhausted = True
-            else:
-                pending.add(pool.submit(run, job))
-        if not pending:
-            return
-        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for future in finished:
-            yield future.result()
+    items = ((k, (problem, solution)) for k, problem, solution in jobs)
+    yield from map_unordered(run, items, sandbox.workers or default_workers())
 
 
 def in_order(results: Iterable[tuple[K, Any]], order: Sequence[K]) -> Iterator[tuple[K, Any]]:
