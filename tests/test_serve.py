@@ -26,6 +26,7 @@ from uscd.serve import ServeConfig, ServerMethods, create_app  # noqa: E402
 
 PROMPT = "def add(a, b):\n    '''Add two numbers.\n    >>> add(1, 2)\n    3\n    '''\n"
 WAIT = 30
+JSON_HEADERS = {"content-type": "application/json"}
 
 
 class ServeFake(FakeBackend):
@@ -442,6 +443,34 @@ def test_a_client_that_disconnects_mid_stream_frees_its_slot():
         out = server.client.completions.create(model="fake-coder", prompt=PROMPT, max_tokens=5)
         assert out.usage.completion_tokens == 5
         assert server.scheduler.outcomes["Cancelled"] == 1
+
+
+def test_a_streamed_request_whose_client_leaves_while_it_waits_leaves_the_queue():
+    """The client hangs up before its first chunk, while every slot is taken: the request is cancelled
+    there and then, not when a slot frees and its first write fails."""
+    with Live(ServeFake(delay=0.002, endless=True), batch=1) as server:
+        body = {"model": "fake-coder", "prompt": PROMPT, "max_tokens": 3000, "stream": True}
+        host, port = server.base.removeprefix("http://").split(":")
+        holder = http.client.HTTPConnection(host, int(port), timeout=WAIT)
+        holder.request("POST", "/v1/completions", body=json.dumps(body), headers=JSON_HEADERS)
+        held = holder.getresponse()
+        assert held.readline()  # the one slot is decoding for `holder`
+        waiter = http.client.HTTPConnection(host, int(port), timeout=WAIT)
+        waiter.request("POST", "/v1/completions", body=json.dumps(body), headers=JSON_HEADERS)
+        _until(lambda: server.scheduler.feed.waiting() == 1)
+        waiter.close()  # before any chunk of its own
+        _until(lambda: server.scheduler.feed.waiting() == 0)
+        assert server.scheduler.decoder.in_flight() == 1  # `holder` still decodes
+        holder.close()
+        server.wait_idle()
+        assert server.health()["outcomes"].get("Cancelled") == 2
+
+
+def _until(condition) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert condition()
 
 
 def test_a_client_that_gives_up_on_a_whole_response_frees_its_slot():
