@@ -26,7 +26,7 @@ from pathlib import Path
 from uscd.execution import Limits, run_many
 from uscd.execution import languages as langs
 from uscd.execution.languages import java
-from uscd.runner import key
+from uscd.run.records import key
 from uscd.runs import RunFolder
 from uscd.tasks import get_task
 
