@@ -71,17 +71,24 @@ class Engine:
         """
         size = self.batch_size(batch)
         if size > 1:
+            requests = [as_request(item) for item in requests]
+            if any(r.rule.program_search for r in requests):
+                raise UscdError("the branch method runs single-stream only: use --batch 1")
             yield from self.batched(size).generate_many(requests)
             return
         for index, item in enumerate(requests):
             req = as_request(item)
             try:
-                yield (
-                    index,
-                    self.single.generate(req.prompt, req.aux_prompts, req.rule, req.sampler, req.config),
-                )
+                yield index, self._one(req)
             except UscdError as exc:
                 yield index, exc
+
+    def _one(self, req: Request) -> Generation:
+        if req.rule.program_search:  # a search over programs (the branch method), not one decode
+            from uscd.search.branch import branch_generate
+
+            return branch_generate(self.single, req)
+        return self.single.generate(req.prompt, req.aux_prompts, req.rule, req.sampler, req.config)
 
     def close(self) -> None:
         if self._batched is not None:

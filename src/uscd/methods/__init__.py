@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from uscd.errors import UscdError
 from uscd.methods.adadec import AdaDec, adadec_scores, top_candidates
+from uscd.methods.branch import BranchSearch
 from uscd.methods.cd import Contrast, contrast_scores
 from uscd.methods.cfg import Cfg, cfg_scores
 from uscd.methods.gate import (
@@ -55,6 +56,7 @@ RULES: dict[str, type[Rule]] = {
     "spa": Spa,
     "adadec": AdaDec,
     "intent": IntentCoding,
+    "branch": BranchSearch,
 }
 
 
@@ -76,6 +78,7 @@ __all__ = [
     "PAPER_VOCAB",
     "RULES",
     "AdaDec",
+    "BranchSearch",
     "Cfg",
     "Contrast",
     "Gate",

@@ -1,0 +1,259 @@
+"""The `branch` method's search on the fake model (tests/test_batched.py): branching equals a fresh
+decode of the same forced prefix, the search keeps what the issue says it keeps, budgets hold, and
+the wiring (rule, method grammar, engine) reaches it. Checks are judged by a stand-in here, except
+in the end-to-end test, which runs the real sandbox."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from tests.test_batched import EOS, FakeBackend, FakeSequence
+
+from uscd.engine import Decoder, Engine, GenerationConfig, Request
+from uscd.errors import UscdError
+from uscd.methods import BranchSearch, Greedy, Rule, Sampler, Scores, Step, dense_scores, make_rule
+from uscd.methods.spec import parse_methods
+from uscd.search import branch as search
+from uscd.search.checks import CheckRun, run_checks
+
+
+class _Sequence(FakeSequence):
+    def extend(self, tokens, copy=True):
+        row = super().extend(tokens, copy).copy()
+        row[EOS] -= 100.0  # the fake model's EOS grows likely past 60 tokens: keep programs long here
+        return row
+
+
+class Fake(FakeBackend):
+    def sequence(self):
+        return _Sequence(self)
+
+
+PROMPT = "def f(x):\n    '''Triple it.\n    >>> f(1)\n    3\n    >>> f(2)\n    6\n    '''\n"
+CONFIG = GenerationConfig(max_new_tokens=30, stop=("qq",))
+
+
+@dataclass(frozen=True)
+class Forced(Rule):
+    """Test only: the given tokens first, then greedy — a fresh decode of a forced prefix."""
+
+    prefix: tuple = ()
+    seen: list = field(default_factory=list, compare=False)
+    name: ClassVar[str] = "forced"
+
+    def score(self, std, aux_logits):
+        i = len(self.seen)
+        self.seen.append(i)
+        if i < len(self.prefix):
+            return Step(Scores(np.array([self.prefix[i]]), np.zeros(1, dtype=np.float32)))
+        return Step(dense_scores(std))
+
+
+def request(rule=None, prompt=PROMPT, config=CONFIG) -> Request:
+    return Request(prompt, None, rule or BranchSearch(), Sampler(), config)
+
+
+def base_and_points(rule: BranchSearch, prompt=PROMPT):
+    recorder = search.PointRecorder(rule.measure, rule.alpha, rule.m)
+    gen = Decoder(Fake()).generate(prompt, None, rule, Sampler(), CONFIG, hook=recorder)
+    return gen, recorder.points
+
+
+def verdict(n_passed: int, total: int = 2) -> CheckRun:
+    passed = (True,) * n_passed + (False,) * (total - n_passed)
+    return CheckRun(passed, tuple("" if ok else "wrong" for ok in passed), "pass", "", 0.0)
+
+
+def judge_by_completion(scores: dict[str, int], default: int = 0):
+    """A stand-in judge: checks passed, by completion; every solution it saw, in order."""
+    seen: list[str] = []
+
+    def judge(solution: str, checks) -> CheckRun:
+        assert solution.startswith(PROMPT) and len(checks) == 2
+        seen.append(solution[len(PROMPT) :])
+        return verdict(scores.get(seen[-1], default))
+
+    judge.seen = seen
+    return judge
+
+
+def candidates(rule: BranchSearch):
+    gen, points = base_and_points(rule)
+    chosen = search.most_uncertain(points, rule.measure, rule.k)
+    return gen, [(p.step, t) for p in chosen for t in p.alternatives]
+
+
+def branch_completion(step: int, token: int, rule: BranchSearch) -> str:
+    dec = Decoder(Fake())
+    base = dec.generate(PROMPT, None, rule, Sampler(), CONFIG)
+    return dec.branch(request(rule), base, step, token).completion
+
+
+# -- branching -------------------------------------------------------------------------------
+
+
+def test_a_branch_equals_a_fresh_decode_of_the_same_forced_prefix():
+    rule = Greedy()
+    backend = Fake()
+    dec = Decoder(backend)
+    base = dec.generate(PROMPT, None, rule, Sampler(), CONFIG)
+    prompt_tokens = len(backend.tokenize(PROMPT))
+    assert len(base.tokens) > 10
+    for at in (0, 1, 5, len(base.tokens) - 1):
+        for token in (3, 17, 0):  # 0 is EOS: the branch ends at its fork point
+            before = backend.evaluated
+            branched = dec.branch(request(rule), base, at, token)
+            reused = backend.evaluated - before
+            forced = Forced((*base.tokens[:at], token))
+            fresh = Decoder(Fake()).generate(PROMPT, None, forced, Sampler(), CONFIG)
+            assert (branched.tokens, branched.completion, branched.finish_reason) == (
+                fresh.tokens,
+                fresh.completion,
+                fresh.finish_reason,
+            )
+            assert branched.steps == fresh.steps
+            assert [t.token for t in branched.trace] == [t.token for t in fresh.trace]
+            afresh = Decoder(Fake())
+            before = afresh.backend.evaluated
+            again = afresh.branch(request(rule), base, at, token, reuse_cache=False)
+            assert again.tokens == branched.tokens
+            if token != EOS and at + 1 < CONFIG.max_new_tokens:  # the prefix was copied, not evaluated
+                assert afresh.backend.evaluated - before - reused == prompt_tokens + at
+    assert dec.std.tokens[:prompt_tokens] == backend.tokenize(PROMPT)  # A stays held for the next fork
+
+
+def test_branching_from_a_sequence_that_moved_on_is_refused():
+    dec = Decoder(Fake())
+    base = dec.generate(PROMPT, None, Greedy(), Sampler(), CONFIG)
+    dec.generate(PROMPT + "x", None, Greedy(), Sampler(), CONFIG)
+    with pytest.raises(UscdError, match="no longer holds"):
+        dec.branch(request(Greedy()), base, 3, 4)
+
+
+def test_points_are_the_head_tokens_by_probability_and_the_most_uncertain_first():
+    rule = BranchSearch(k=3, m=2, alpha=0.1)
+    gen, points = base_and_points(rule)
+    assert len(points) == gen.steps
+    for point, token in zip(points, gen.tokens, strict=False):
+        assert token not in point.alternatives and len(point.alternatives) <= 2
+    chosen = search.most_uncertain(points, "std-norm", 3)
+    assert len(chosen) == 3 and all(p.alternatives for p in chosen)
+    others = [p.uncertainty for p in points if p.alternatives and p not in chosen]
+    assert max(p.uncertainty for p in chosen) <= min(others)
+    by_entropy = search.most_uncertain(
+        [search.Point(0, 0.2, (1,)), search.Point(1, 2.0, (1,)), search.Point(2, 1.0, ())], "entropy", 2
+    )
+    assert [p.step for p in by_entropy] == [1, 0]
+
+
+# -- the search ------------------------------------------------------------------------------
+
+
+def test_a_that_passes_is_the_answer_with_no_branch():
+    judge = judge_by_completion({}, default=2)
+    gen = search.branch_generate(Decoder(Fake()), request(), judge=judge)
+    base, _ = base_and_points(BranchSearch())
+    assert gen.tokens == base.tokens
+    assert gen.search["outcome"] == "a-passed"
+    assert (gen.search["branches_tried"], gen.search["executions"], gen.search["branch_tokens"]) == (0, 1, 0)
+
+
+def test_the_first_branch_that_passes_is_returned():
+    rule = BranchSearch()
+    _, tries = candidates(rule)
+    assert len(tries) >= 3
+    winner = branch_completion(*tries[1], rule)  # the second candidate passes
+    judge = judge_by_completion({winner: 2})
+    gen = search.branch_generate(Decoder(Fake()), request(rule), judge=judge)
+    assert gen.completion == winner
+    record = gen.search
+    assert record["outcome"] == "branch-passed" and record["chosen"] == 1
+    assert [(b["step"], b["token"]) for b in record["branches"]] == tries[:2]
+    assert record["branches"][1]["kept"] == "passes every check"
+    assert record["branches"][0]["dropped"].startswith("passes 0 of 2")
+    assert record["executions"] == 3 and len(judge.seen) == 3
+
+
+def test_none_passes_the_most_passing_wins_and_ties_go_to_a():
+    rule = BranchSearch()
+    base, tries = candidates(rule)
+    completions = [branch_completion(step, token, rule) for step, token in tries[: rule.max_branches]]
+    tie = judge_by_completion({base.completion: 1, completions[0]: 1})
+    gen = search.branch_generate(Decoder(Fake()), request(rule), judge=tie)
+    assert gen.completion == base.completion and gen.search["outcome"] == "a-kept"
+    assert gen.search["branches_tried"] == min(len(tries), rule.max_branches)
+    better = judge_by_completion({base.completion: 0, completions[0]: 1, completions[2]: 1})
+    gen = search.branch_generate(Decoder(Fake()), request(rule), judge=better)
+    assert gen.completion == completions[0] and gen.search["outcome"] == "best-branch"  # ties: earlier
+
+
+def test_budgets_are_respected():
+    rule = BranchSearch(k=3, m=2, max_branches=2)
+    gen = search.branch_generate(Decoder(Fake()), request(rule), judge=judge_by_completion({}))
+    assert gen.search["branches_tried"] == 2 and "branch budget" in gen.search["note"]
+    rule = BranchSearch(k=3, m=2, max_branch_tokens=1)
+    gen = search.branch_generate(Decoder(Fake()), request(rule), judge=judge_by_completion({}))
+    assert gen.search["branches_tried"] == 1 and "token budget" in gen.search["note"]
+    assert gen.search["branch_tokens"] == gen.search["branches"][0]["tokens"] >= 1
+
+
+def test_a_prompt_without_examples_gives_a_with_a_note():
+    prompt = "def f(x):\n    '''Triple it.'''\n"
+    judge = judge_by_completion({})
+    gen = search.branch_generate(Decoder(Fake()), request(prompt=prompt), judge=judge)
+    plain = Decoder(Fake()).generate(prompt, None, Greedy(), Sampler(), CONFIG)
+    assert gen.tokens == plain.tokens and judge.seen == []
+    assert gen.search["outcome"] == "no-checks" and "no executable examples" in gen.search["note"]
+
+
+def test_end_to_end_through_the_engine_with_the_real_sandbox():
+    """The fake model writes letters, not Python: every program fails its checks, A is kept."""
+    rule = make_rule("branch", max_branches=2)
+    ((index, gen),) = list(Engine(Fake()).generate([request(rule)], 1))
+    assert index == 0 and gen.search["outcome"] == "a-kept"
+    assert gen.search["executions"] == 3 and gen.search["checks"] == 2
+    assert gen.search["a_checks"]["verdicts"] == "00"
+    stats = gen.stats()
+    assert stats["search"]["branches_tried"] == 2 and "branches" not in stats["search"]
+    with pytest.raises(UscdError, match="single-stream"):
+        list(Engine(Fake()).generate([request(rule)], 2))
+
+
+def test_the_search_judges_only_in_the_sandbox_and_reads_only_the_prompt():
+    assert inspect.signature(search.branch_generate).parameters["judge"].default is run_checks
+    assert "uscd.search._harness" not in sys.modules  # its source is a sandboxed program's text
+
+
+# -- wiring ----------------------------------------------------------------------------------
+
+
+def test_the_method_grammar_and_the_knobs():
+    (spec,) = parse_methods("b=branch:k=2:m=1:max_branches=3:measure=entropy")
+    rule = spec.build({})
+    assert isinstance(rule, BranchSearch) and rule.program_search
+    assert (rule.k, rule.m, rule.max_branches, rule.measure) == (2, 1, 3, "entropy")
+    assert rule.knobs() == {
+        "k": 2,
+        "m": 1,
+        "alpha": 0.1,
+        "measure": "entropy",
+        "max_branches": 3,
+        "max_branch_tokens": 0,
+    }
+    for bad in ({"k": 0}, {"m": -1}, {"alpha": 0.0}, {"measure": "vibes"}, {"max_branch_tokens": -2}):
+        with pytest.raises(UscdError):
+            BranchSearch(**bad)
+    with pytest.raises(UscdError, match="unknown knob"):
+        parse_methods("branch:depth=2")
+
+
+def test_refusals_are_one_line():
+    with pytest.raises(UscdError, match="Python prompts only"):
+        search.check_request(request(), language="cpp")
+    with pytest.raises(UscdError, match="completion prompts"):
+        search.check_request(request(), chat=True)
