@@ -6,8 +6,10 @@ in the end-to-end test, which runs the real sandbox."""
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -254,6 +256,83 @@ def test_the_method_grammar_and_the_knobs():
 
 def test_refusals_are_one_line():
     with pytest.raises(UscdError, match="Python prompts only"):
-        search.check_request(request(), language="cpp")
+        search.check_setting(BranchSearch(), language="cpp")
     with pytest.raises(UscdError, match="completion prompts"):
-        search.check_request(request(), chat=True)
+        search.check_setting(BranchSearch(), chat=True)
+
+
+def test_eval_runs_the_search_and_summarises_its_cost(tmp_path, monkeypatch):
+    """`uscd eval` with a fake model: samples carry the search's counters, traces its branches,
+    the summary how many problems stopped at A, branches and executions per problem."""
+    from tests.test_runner import Recorder
+
+    from uscd import engine, models, runner
+    from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
+    from uscd.runs import read_jsonl
+
+    monkeypatch.setattr(engine, "open_engine", lambda *a, **k: engine.Engine(Fake()))
+    monkeypatch.setattr(models, "describe", lambda path: {"name": "fake", "sha256": "0" * 64})
+    settings = EvalSettings(
+        RunSettings("humaneval", {}, parse_methods("b=branch:max_branches=2"), tmp_path, limit=2),
+        generation=GenerationSettings(max_new_tokens=8),
+    )
+    (summary,) = runner.run_eval(settings, progress=Recorder())
+    cost = summary["generation"]["search"]
+    assert cost["problems"] == 2 and cost["mean_branches"] == 2.0 and cost["mean_executions"] == 3.0
+    assert cost["stopped_at_a"] == 0 and cost["outcomes"] == {"a-kept": 2}
+    samples = list(read_jsonl(tmp_path / "b" / "samples.jsonl"))
+    assert all(s["stats"]["search"]["branches_tried"] == 2 for s in samples)
+    traces = list(read_jsonl(tmp_path / "b" / "traces.jsonl"))
+    assert all(len(t["search"]["branches"]) == 2 for t in traces)
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["method"]["rule"] == "branch" and config["method"]["knobs"]["max_branches"] == 2
+
+
+def test_eval_refuses_other_languages_chat_and_batches_before_loading_a_model():
+    from uscd import runner
+    from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
+    from uscd.tasks import Problem
+
+    rules = {"b": BranchSearch()}
+    cpp = Problem("t/0", "int f();", None, (), "f", "", "", language="cpp")
+    run = RunSettings("humaneval", {}, parse_methods("b=branch"), Path("."))
+    with pytest.raises(UscdError, match="Python prompts only"):
+        runner.check_searches(rules, {"derived": [cpp]}, EvalSettings(run))
+    for generation, needle in (
+        (GenerationSettings(prompt_style="chat"), "completion prompts"),
+        (GenerationSettings(batch=4), "--batch 1"),
+    ):
+        with pytest.raises(UscdError, match=needle):
+            runner.check_searches(rules, {}, EvalSettings(run, generation=generation))
+    runner.check_searches({"g": Greedy()}, {"derived": [cpp]}, EvalSettings(run))  # others untouched
+
+
+def test_generate_shows_the_search(capsys):
+    from uscd.cli.generate import decode, result_json
+    from uscd.cli.trace_view import print_search
+
+    rule = BranchSearch(max_branches=2)
+    gen = decode(Decoder(Fake()), PROMPT, {}, rule, Sampler(), CONFIG)
+    out = result_json(gen, rule, Sampler(), [])
+    assert out["search"]["branches_tried"] == 2 and len(out["search"]["branches"]) == 2
+    json.dumps(out)  # what --json prints
+    print_search(gen.search)
+    err = capsys.readouterr().err
+    assert "branch: a-kept; 2 checks from the prompt" in err and "dropped: passes 0 of 2" in err
+
+
+def test_generate_refuses_before_loading_a_model():
+    from tests.test_cli_generate import assert_one_line_error, uscd
+
+    assert_one_line_error(uscd("generate", "--demo", "--rule", "branch", "--language", "cpp"), "Python")
+    assert_one_line_error(uscd("generate", "--demo", "--rule", "branch", "--branch-steps", "0"), "k must")
+
+
+def test_the_server_refuses_the_branch_method():
+    from uscd.serve.errors import ApiError
+    from uscd.serve.method import ServerMethods
+
+    with pytest.raises(UscdError, match="not served"):
+        ServerMethods("branch")
+    with pytest.raises(ApiError, match="not served"):
+        ServerMethods("greedy").resolve({"rule": "branch"})

@@ -77,6 +77,27 @@ def generation_stats(samples: list[dict]) -> dict:
         "lame_tokens_evaluated": sum(s.get("lame_tokens_evaluated", 0) for s in stats),
         "lookahead_tokens": sum(s.get("lookahead_tokens", 0) for s in stats),
         "finish_reasons": dict(Counter(s.get("finish_reason", "?") for s in samples)),
+        **search_stats([s["search"] for s in stats if s.get("search")]),
+    }
+
+
+def search_stats(searches: list[dict]) -> dict:
+    """The branch method's cost: how many problems stopped at A, branches, executions, tokens."""
+    if not searches:
+        return {}
+    n = len(searches)
+    branches = [s.get("branches_tried", 0) for s in searches]
+    return {
+        "search": {
+            "problems": n,
+            "outcomes": dict(Counter(s.get("outcome", "?") for s in searches)),
+            "stopped_at_a": sum(s.get("outcome") in ("a-passed", "no-checks") for s in searches),
+            "mean_branches": round(sum(branches) / n, 3),
+            "branches_histogram": {str(k): v for k, v in sorted(Counter(branches).items())},
+            "mean_executions": round(sum(s.get("executions", 0) for s in searches) / n, 3),
+            "branch_tokens": sum(s.get("branch_tokens", 0) for s in searches),
+            "search_s": round(sum(s.get("search_s", 0.0) for s in searches), 2),
+        }
     }
 
 

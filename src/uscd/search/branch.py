@@ -175,11 +175,11 @@ def _finish(
     return best
 
 
-def check_request(request: Request, language: str = "python", chat: bool = False) -> None:
-    """The branch method's one-line refusals: other languages, chat prompts."""
+def check_setting(rule, language: str = "python", chat: bool = False) -> None:
+    """The branch method's one-line refusals: other languages, chat prompts, lookahead rules."""
     if language != "python":
         raise UscdError(f"the branch method reads examples from Python prompts only, not {language}")
     if chat:
         raise UscdError("the branch method runs on completion prompts only (not --prompt-style chat)")
-    if request.rule.max_lookahead() > 0:
+    if rule.max_lookahead() > 0:
         raise UscdError("the branch method cannot decode with a rule that looks ahead")
