@@ -173,6 +173,11 @@ def test_the_first_branch_that_passes_is_returned():
     judge = judge_by_completion({winner: 2})
     gen = search.branch_generate(Decoder(Fake()), request(rule), judge=judge)
     assert gen.completion == winner
+    base, _ = base_and_points(rule)
+    assert (
+        gen.search["a_completion"] == base.completion != winner
+        and "a_completion" not in gen.stats()["search"]
+    )
     record = gen.search
     assert record["outcome"] == "branch-passed" and record["chosen"] == 1
     assert [(b["step"], b["token"]) for b in record["branches"]] == tries[:2]

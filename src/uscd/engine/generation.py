@@ -76,7 +76,7 @@ class Generation:
         for key in ("completion", "tokens", "trace", "search"):
             d.pop(key)
         if self.search is not None:  # its counters; the branches themselves go to the trace record
-            d["search"] = {k: v for k, v in self.search.items() if k != "branches"}
+            d["search"] = {k: v for k, v in self.search.items() if k not in ("branches", "a_completion")}
         d["new_tokens"] = len(self.tokens)
         d["contrast_rate"] = round(self.contrast_rate, 4)
         return d

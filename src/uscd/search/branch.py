@@ -68,6 +68,7 @@ class Search:
     checks: Examples
     tries: list[dict] = field(default_factory=list)
     a_checks: dict | None = None  # A's verdicts
+    a_completion: str = ""  # A itself (greedy with a greedy rule): a paired baseline at no cost
     executions: int = 0
     branch_tokens: int = 0
 
@@ -85,6 +86,7 @@ class Search:
             "search_s": round(time.perf_counter() - started, 4),
             "note": note,
             "branches": self.tries,
+            "a_completion": self.a_completion,
         }
 
 
@@ -96,7 +98,7 @@ def branch_generate(decoder: Decoder, request: Request, *, judge: Judge = run_ch
     base = decoder.generate(
         request.prompt, request.aux_prompts, rule, request.sampler, request.config, hook=recorder
     )
-    search = Search(extract_checks(request.prompt, "python"))
+    search = Search(extract_checks(request.prompt, "python"), a_completion=base.completion)
     checks = search.checks.checks
     if not checks:
         base.search = search.record("no-checks", -1, 0, started, "the prompt has no executable examples")
