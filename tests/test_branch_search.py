@@ -18,9 +18,20 @@ from tests.test_batched import EOS, FakeBackend, FakeSequence
 
 from uscd.engine import Decoder, Engine, GenerationConfig, Request
 from uscd.errors import UscdError
-from uscd.methods import BranchSearch, Greedy, Rule, Sampler, Scores, Step, dense_scores, make_rule
+from uscd.methods import (
+    BranchSearch,
+    FilterSearch,
+    Greedy,
+    Rule,
+    Sampler,
+    Scores,
+    Step,
+    dense_scores,
+    make_rule,
+)
 from uscd.methods.spec import parse_methods
 from uscd.search import branch as search
+from uscd.search import filter as filter_search
 from uscd.search.checks import CheckRun, run_checks
 
 
@@ -283,8 +294,9 @@ def test_eval_runs_the_search_and_summarises_its_cost(tmp_path, monkeypatch):
     )
     (summary,) = runner.run_eval(settings, progress=Recorder())
     cost = summary["generation"]["search"]
-    assert cost["problems"] == 2 and cost["mean_branches"] == 2.0 and cost["mean_executions"] == 3.0
-    assert cost["stopped_at_a"] == 0 and cost["outcomes"] == {"a-kept": 2}
+    assert cost["problems"] == 2 and cost["mean_programs"] == 3.0 and cost["mean_executions"] == 3.0
+    assert cost["stopped_at_first"] == 0 and cost["outcomes"] == {"a-kept": 2}
+    assert cost["programs_histogram"] == {"3": 2} and cost["tokens_decoded"] > cost["branch_tokens"] > 0
     samples = list(read_jsonl(tmp_path / "b" / "samples.jsonl"))
     assert all(s["stats"]["search"]["branches_tried"] == 2 for s in samples)
     traces = list(read_jsonl(tmp_path / "b" / "traces.jsonl"))
@@ -323,7 +335,7 @@ def test_generate_shows_the_search(capsys):
     json.dumps(out)  # what --json prints
     print_search(gen.search)
     err = capsys.readouterr().err
-    assert "branch: a-kept; 2 checks from the prompt" in err and "dropped: passes 0 of 2" in err
+    assert "a-kept: 2 checks from the prompt" in err and "dropped: passes 0 of 2" in err
 
 
 def test_generate_refuses_before_loading_a_model():
@@ -341,3 +353,42 @@ def test_the_server_refuses_the_branch_method():
         ServerMethods("branch")
     with pytest.raises(ApiError, match="not served"):
         ServerMethods("greedy").resolve({"rule": "branch"})
+
+
+# -- the equal-compute baseline: filter ------------------------------------------------------
+
+
+def sampled(n: int) -> list[str]:
+    judge = judge_by_completion({})
+    filter_search.filter_generate(Decoder(Fake()), request(FilterSearch(n=n)), judge=judge)
+    return judge.seen
+
+
+def test_filter_keeps_the_first_sample_that_passes():
+    seen = sampled(4)
+    assert len(seen) == 4 and len(set(seen)) > 1  # temperature 0.8: different programs
+    assert sampled(4) == seen  # the seed comes from the prompt: reproducible
+    judge = judge_by_completion({seen[2]: 2, seen[3]: 2})
+    gen = filter_search.filter_generate(Decoder(Fake()), request(FilterSearch(n=4)), judge=judge)
+    assert gen.completion == seen[2] and judge.seen == seen[:3]
+    assert (gen.search["outcome"], gen.search["chosen"], gen.search["programs"]) == ("sample-passed", 2, 3)
+
+
+def test_filter_without_a_pass_keeps_the_most_passing_ties_to_the_earlier():
+    seen = sampled(4)
+    judge = judge_by_completion({seen[1]: 1, seen[3]: 1})
+    gen = filter_search.filter_generate(Decoder(Fake()), request(FilterSearch(n=4)), judge=judge)
+    assert gen.completion == seen[1] and gen.search["outcome"] == "best-sample"
+    assert gen.search["executions"] == 4 and gen.search["tokens_decoded"] == sum(
+        s["tokens"] for s in gen.search["samples"]
+    )
+
+
+def test_filter_through_the_engine_and_the_grammar():
+    (spec,) = parse_methods("f=filter:n=2:temperature=0.6")
+    rule = spec.build({})
+    assert isinstance(rule, FilterSearch) and (rule.n, rule.temperature) == (2, 0.6)
+    ((_, gen),) = list(Engine(Fake()).generate([request(rule)], 1))
+    assert gen.search["outcome"] == "best-sample" and gen.search["executions"] == 2
+    with pytest.raises(UscdError, match="temperature"):
+        FilterSearch(temperature=0.0)

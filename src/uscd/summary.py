@@ -82,19 +82,23 @@ def generation_stats(samples: list[dict]) -> dict:
 
 
 def search_stats(searches: list[dict]) -> dict:
-    """The branch method's cost: how many problems stopped at A, branches, executions, tokens."""
+    """A program search's cost (branch, filter): how many problems stopped at the first program,
+    programs decoded, executions and tokens per problem, branches for the branch method."""
     if not searches:
         return {}
     n = len(searches)
-    branches = [s.get("branches_tried", 0) for s in searches]
+    programs = [s.get("programs", 1) for s in searches]
+    tokens = sum(s.get("tokens_decoded", 0) for s in searches)
     return {
         "search": {
             "problems": n,
             "outcomes": dict(Counter(s.get("outcome", "?") for s in searches)),
-            "stopped_at_a": sum(s.get("outcome") in ("a-passed", "no-checks") for s in searches),
-            "mean_branches": round(sum(branches) / n, 3),
-            "branches_histogram": {str(k): v for k, v in sorted(Counter(branches).items())},
+            "stopped_at_first": sum(p == 1 for p in programs),
+            "mean_programs": round(sum(programs) / n, 3),
+            "programs_histogram": {str(k): v for k, v in sorted(Counter(programs).items())},
             "mean_executions": round(sum(s.get("executions", 0) for s in searches) / n, 3),
+            "tokens_decoded": tokens,
+            "mean_tokens_decoded": round(tokens / n, 2),
             "branch_tokens": sum(s.get("branch_tokens", 0) for s in searches),
             "search_s": round(sum(s.get("search_s", 0.0) for s in searches), 2),
         }

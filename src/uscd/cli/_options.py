@@ -71,6 +71,9 @@ def add_rule_options(p: argparse.ArgumentParser, *, with_rule: bool = True) -> N
     g.add_argument(
         "--max-branch-tokens", type=int, default=None, help="branch: branch tokens per problem (0 = no cap)"
     )
+    g.add_argument(
+        "--filter-samples", dest="n", type=int, default=None, help="filter: programs sampled (default 4)"
+    )
     s = p.add_argument_group("sampling")
     s.add_argument("--temperature", type=float, default=None, help="0 = argmax (default 0; `sample`: 0.8)")
     s.add_argument("--top-p", type=float, default=1.0, help="nucleus mass (default 1.0)")
@@ -95,6 +98,7 @@ def rule_knobs(args: argparse.Namespace) -> dict:
         "m",
         "max_branches",
         "max_branch_tokens",
+        "n",
     )
     knobs = {k: getattr(args, k, None) for k in names}
     if args.threshold is not None:

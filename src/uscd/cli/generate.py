@@ -154,9 +154,9 @@ def decode(decoder, prompt: str, aux: dict, rule, sampler, config):
     if not rule.program_search:
         return decoder.generate(prompt, aux, rule, sampler, config)
     from uscd.engine import Request
-    from uscd.search.branch import branch_generate
+    from uscd.search import run_search
 
-    return branch_generate(decoder, Request(prompt, aux or None, rule, sampler, config))
+    return run_search(decoder, Request(prompt, aux or None, rule, sampler, config))
 
 
 def as_chat(prompt: str, lame: str | None, args: argparse.Namespace, decoder):

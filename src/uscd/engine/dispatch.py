@@ -84,10 +84,10 @@ class Engine:
                 yield index, exc
 
     def _one(self, req: Request) -> Generation:
-        if req.rule.program_search:  # a search over programs (the branch method), not one decode
-            from uscd.search.branch import branch_generate
+        if req.rule.program_search:  # a search over programs (branch, filter), not one decode
+            from uscd.search import run_search
 
-            return branch_generate(self.single, req)
+            return run_search(self.single, req)
         return self.single.generate(req.prompt, req.aux_prompts, req.rule, req.sampler, req.config)
 
     def close(self) -> None:

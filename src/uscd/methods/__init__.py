@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from uscd.errors import UscdError
 from uscd.methods.adadec import AdaDec, adadec_scores, top_candidates
-from uscd.methods.branch import BranchSearch
+from uscd.methods.branch import BranchSearch, FilterSearch
 from uscd.methods.cd import Contrast, contrast_scores
 from uscd.methods.cfg import Cfg, cfg_scores
 from uscd.methods.gate import (
@@ -57,6 +57,7 @@ RULES: dict[str, type[Rule]] = {
     "adadec": AdaDec,
     "intent": IntentCoding,
     "branch": BranchSearch,
+    "filter": FilterSearch,
 }
 
 
@@ -81,6 +82,7 @@ __all__ = [
     "BranchSearch",
     "Cfg",
     "Contrast",
+    "FilterSearch",
     "Gate",
     "Greedy",
     "IntentCoding",

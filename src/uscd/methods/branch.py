@@ -1,5 +1,6 @@
 """`branch`: the knobs of the program-level search that branches at uncertain steps and keeps the
-branch that passes the prompt's own examples (uscd.search.branch runs it; issue #18).
+branch that passes the prompt's own examples (uscd.search.branch runs it; issue #18), and `filter`,
+its equal-compute baseline: sample n programs, keep the first that passes them (uscd.search.filter).
 
 Per token it is greedy (with the request's sampler): a rule's `score` sees one step, while this
 method judges whole programs. The engine sees ``program_search`` and hands the request to the search
@@ -38,3 +39,19 @@ class BranchSearch(Rule):
         check(isinstance(budget, int) and budget >= 0, f"max_branch_tokens must be >= 0, got {budget}")
         check(finite(self.alpha) and 0 < self.alpha <= 1, f"alpha must be in (0, 1], got {self.alpha}")
         check(self.measure in MEASURES, f"measure must be one of {', '.join(MEASURES)}, got {self.measure!r}")
+
+
+@dataclass(frozen=True)
+class FilterSearch(Rule):
+    """Sample up to `n` programs at `temperature`; keep the first that passes the prompt's examples,
+    else the one that passes the most (ties to the earlier)."""
+
+    n: int = 4
+    temperature: float = 0.8
+    name = "filter"
+    program_search: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.n, int) and self.n >= 1, f"n must be an integer >= 1, got {self.n}")
+        t = self.temperature
+        check(finite(t) and t > 0, f"temperature must be a finite number > 0, got {t}")

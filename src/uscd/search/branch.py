@@ -69,6 +69,7 @@ class Search:
     tries: list[dict] = field(default_factory=list)
     a_checks: dict | None = None  # A's verdicts
     a_completion: str = ""  # A itself (greedy with a greedy rule): a paired baseline at no cost
+    a_tokens: int = 0  # A's steps
     executions: int = 0
     branch_tokens: int = 0
 
@@ -83,6 +84,8 @@ class Search:
             "branches_tried": len(self.tries),
             "executions": self.executions,
             "branch_tokens": self.branch_tokens,
+            "programs": 1 + len(self.tries),  # A and the branches: what an equal-compute baseline matches
+            "tokens_decoded": self.a_tokens + self.branch_tokens,
             "search_s": round(time.perf_counter() - started, 4),
             "note": note,
             "branches": self.tries,
@@ -98,7 +101,8 @@ def branch_generate(decoder: Decoder, request: Request, *, judge: Judge = run_ch
     base = decoder.generate(
         request.prompt, request.aux_prompts, rule, request.sampler, request.config, hook=recorder
     )
-    search = Search(extract_checks(request.prompt, "python"), a_completion=base.completion)
+    examples = extract_checks(request.prompt, "python")
+    search = Search(examples, a_completion=base.completion, a_tokens=base.steps)
     checks = search.checks.checks
     if not checks:
         base.search = search.record("no-checks", -1, 0, started, "the prompt has no executable examples")
