@@ -392,3 +392,18 @@ def test_filter_through_the_engine_and_the_grammar():
     assert gen.search["outcome"] == "best-sample" and gen.search["executions"] == 2
     with pytest.raises(UscdError, match="temperature"):
         FilterSearch(temperature=0.0)
+
+
+def test_every_row_a_branch_decides_on_equals_a_fresh_prefill():
+    """What tests/test_branch_model.py checks on the real model, here exactly."""
+    dec = Decoder(Fake())
+    base = dec.generate(PROMPT, None, Greedy(), Sampler(), CONFIG)
+    rows = []
+
+    def hook(index, view, aux, step, token):
+        rows.append((list(dec._scratch.tokens), np.array(view.logits)))
+
+    branch = dec.branch(request(Greedy()), base, 4, 9, hook=hook)
+    assert len(rows) == branch.steps - 5 > 0
+    for held, row in rows:
+        np.testing.assert_array_equal(row, Fake().sequence().extend(held))

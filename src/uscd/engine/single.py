@@ -88,7 +88,14 @@ class Decoder:
         return _Stream(self, SequenceState(prepared, self.backend, hook)).run()
 
     def branch(
-        self, request: Request, base: Generation, at: int, token: int, *, reuse_cache: bool = True
+        self,
+        request: Request,
+        base: Generation,
+        at: int,
+        token: int,
+        *,
+        reuse_cache: bool = True,
+        hook: StepHook | None = None,
     ) -> Generation:
         """`base` with its token at step `at` replaced by `token`, continued by the request's rule.
 
@@ -115,7 +122,7 @@ class Decoder:
         else:
             seq = self.fork(0).seq
             seq.reset()
-        state = SequenceState(prepared, self.backend)
+        state = SequenceState(prepared, self.backend, hook)
         return _Stream(self, state, std=seq).resume(prefix, trace, [*base.tokens[:at], token])
 
 
