@@ -407,3 +407,20 @@ def test_every_row_a_branch_decides_on_equals_a_fresh_prefill():
     assert len(rows) == branch.steps - 5 > 0
     for held, row in rows:
         np.testing.assert_array_equal(row, Fake().sequence().extend(held))
+
+
+def test_the_checks_run_at_the_sandbox_level_the_run_asks_for(monkeypatch):
+    from uscd.search import checks
+
+    levels = []
+
+    def spy(solution, found, *, level="auto", per_check_s=3.0):
+        levels.append(level)
+        return verdict(0)
+
+    monkeypatch.setattr(checks, "run_checks", spy)
+    engine = Engine(Fake())
+    engine.check_level = "process"
+    for rule in (BranchSearch(max_branches=1), FilterSearch(n=2)):
+        list(engine.generate([request(rule)], 1))
+    assert levels == ["process"] * 4

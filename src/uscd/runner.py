@@ -123,6 +123,7 @@ def run_eval(settings: EvalSettings, *, progress: Progress | None = None) -> lis
     rules = {m.label: m.build(method_defaults(m, settings)) for m in settings.run.methods}
     check_searches(rules, problems, settings)
     engine = load_model(settings)
+    engine.engine.check_level = settings.sandbox.level  # where a program search runs its checks
     problems = as_asked(problems, engine)
     prompt_record = (
         None if engine.prompt is None else {k: v for k, v in engine.prompt.items() if k != "format"}

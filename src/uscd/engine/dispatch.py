@@ -44,6 +44,7 @@ class Engine:
         self.backend = backend
         self._single = decoder
         self._batched: BatchedDecoder | None = None
+        self.check_level = "auto"  # the sandbox level a program search (branch) runs its checks at
 
     @property
     def single(self) -> Decoder:
@@ -87,7 +88,7 @@ class Engine:
         if req.rule.program_search:  # a search over programs (branch, filter), not one decode
             from uscd.search import run_search
 
-            return run_search(self.single, req)
+            return run_search(self.single, req, self.check_level)
         return self.single.generate(req.prompt, req.aux_prompts, req.rule, req.sampler, req.config)
 
     def close(self) -> None:

@@ -4,12 +4,18 @@ model was unsure (the `branch` method). Decoding rules choose tokens; this packa
 from __future__ import annotations
 
 
-def run_search(decoder, request):
-    """The program search a rule stands for (its `program_search`), on one request."""
+def run_search(decoder, request, level: str = "auto"):
+    """The program search a rule stands for (its `program_search`), on one request; the prompt's
+    checks run at sandbox `level`."""
+    from functools import partial
+
+    from uscd.search.checks import run_checks
+
+    judge = partial(run_checks, level=level)
     if request.rule.name == "filter":
         from uscd.search.filter import filter_generate
 
-        return filter_generate(decoder, request)
+        return filter_generate(decoder, request, judge=judge)
     from uscd.search.branch import branch_generate
 
-    return branch_generate(decoder, request)
+    return branch_generate(decoder, request, judge=judge)
