@@ -424,3 +424,23 @@ def test_the_checks_run_at_the_sandbox_level_the_run_asks_for(monkeypatch):
     for rule in (BranchSearch(max_branches=1), FilterSearch(n=2)):
         list(engine.generate([request(rule)], 1))
     assert levels == ["process"] * 4
+
+
+def test_a_branch_that_cannot_be_decoded_is_dropped_not_the_problem():
+    """A context that fills up during one branch loses that branch; the search goes on."""
+    backend = Fake(n_ctx=len(Fake().tokenize(PROMPT)) + CONFIG.max_new_tokens)
+    dec = Decoder(backend)
+    calls = []
+    real = dec.branch
+
+    def flaky(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 1:
+            raise UscdError("the context is full")
+        return real(*args, **kwargs)
+
+    dec.branch = flaky
+    gen = search.branch_generate(dec, request(BranchSearch(max_branches=3)), judge=judge_by_completion({}))
+    first = gen.search["branches"][0]
+    assert first["dropped"] == "not decoded: the context is full" and len(gen.search["branches"]) == 3
+    assert gen.search["outcome"] == "a-kept"

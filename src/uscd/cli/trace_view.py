@@ -106,6 +106,9 @@ def print_search(search: dict) -> None:
         err.print(f"[dim]  {search['note']}[/dim]", highlight=False)
     for i, b in enumerate(search.get("branches", [])):
         verdict = b.get("kept") or b.get("dropped", "")
+        if "error" in b:
+            err.print(f"[dim]  {i}: step {b['step']}: {verdict}[/dim]", highlight=False)
+            continue
         err.print(
             f"[dim]  {i}: step {b['step']} → {b['text']!r}: {b['checks']['passed']}/{b['checks']['checks']} "
             f"checks, {b['tokens']} tokens — {'kept' if b.get('kept') else 'dropped'}: {verdict}[/dim]",

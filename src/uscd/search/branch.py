@@ -116,7 +116,11 @@ def branch_generate(decoder: Decoder, request: Request, *, judge: Judge = run_ch
     for point, token in _candidates(recorder.points, rule):
         if why := _over_budget(search, rule):
             return _finish(search, best, best_passed, chosen, started, why)
-        branch = decoder.branch(request, base, point.step, token)
+        try:
+            branch = decoder.branch(request, base, point.step, token)
+        except UscdError as exc:  # e.g. the context is full: this branch is lost, not the problem
+            search.tries.append({"step": point.step, "token": token, "error": str(exc), "kept": ""})
+            continue
         search.branch_tokens += branch.steps - point.step
         result = _judge(judge, search, request.prompt, branch, checks)
         _record_try(search, decoder, point, token, branch, result)
@@ -169,10 +173,11 @@ def _finish(
     for i, attempt in enumerate(search.tries):
         if i == chosen:
             attempt["kept"] = attempt["kept"] or "passes the most checks"
+        elif "error" in attempt:
+            attempt["dropped"] = f"not decoded: {attempt['error']}"
         else:
-            attempt["dropped"] = (
-                f"passes {attempt['checks']['passed']} of {total} checks; kept {kept} ({passed})"
-            )
+            n = attempt["checks"]["passed"]
+            attempt["dropped"] = f"passes {n} of {total} checks; kept {kept} ({passed})"
     if chosen < 0:
         outcome = "a-kept"
     else:
