@@ -121,7 +121,9 @@ def run_eval(settings: EvalSettings, *, progress: Progress | None = None) -> lis
         for plist in problems.values():
             check_executable(plist)
     rules = {m.label: m.build(method_defaults(m, settings)) for m in settings.run.methods}
+    check_searches(rules, problems, settings)
     engine = load_model(settings)
+    engine.engine.check_level = settings.sandbox.level  # where a program search runs its checks
     problems = as_asked(problems, engine)
     prompt_record = (
         None if engine.prompt is None else {k: v for k, v in engine.prompt.items() if k != "format"}
@@ -139,6 +141,23 @@ def run_eval(settings: EvalSettings, *, progress: Progress | None = None) -> lis
         run = MethodRun(spec, rule, task, folder, folder.open(run_config(settings, task, spec, rule, *info)))
         summaries.append(run_method(run, problems[spec.lame_source], engine, settings, progress))
     return summaries
+
+
+def check_searches(rules: dict, problems: dict[str, list[Problem]], settings: EvalSettings) -> None:
+    """Refuse, before any model loads, a program search (branch) where it cannot run."""
+    if not any(rule.program_search for rule in rules.values()):
+        return
+    from uscd.search.branch import check_setting
+
+    languages = {p.language for plist in problems.values() for p in plist} or {"python"}
+    chat = settings.generation.prompt_style == "chat"
+    for rule in rules.values():
+        if rule.program_search:
+            for language in sorted(languages):
+                check_setting(rule, language, chat)
+            batch = settings.generation.batch
+            if isinstance(batch, int) and batch > 1:
+                raise UscdError("the branch method runs single-stream only: use --batch 1")
 
 
 def run_method(

@@ -77,6 +77,31 @@ def generation_stats(samples: list[dict]) -> dict:
         "lame_tokens_evaluated": sum(s.get("lame_tokens_evaluated", 0) for s in stats),
         "lookahead_tokens": sum(s.get("lookahead_tokens", 0) for s in stats),
         "finish_reasons": dict(Counter(s.get("finish_reason", "?") for s in samples)),
+        **search_stats([s["search"] for s in stats if s.get("search")]),
+    }
+
+
+def search_stats(searches: list[dict]) -> dict:
+    """A program search's cost (branch, filter): how many problems stopped at the first program,
+    programs decoded, executions and tokens per problem, branches for the branch method."""
+    if not searches:
+        return {}
+    n = len(searches)
+    programs = [s.get("programs", 1) for s in searches]
+    tokens = sum(s.get("tokens_decoded", 0) for s in searches)
+    return {
+        "search": {
+            "problems": n,
+            "outcomes": dict(Counter(s.get("outcome", "?") for s in searches)),
+            "stopped_at_first": sum(p == 1 for p in programs),
+            "mean_programs": round(sum(programs) / n, 3),
+            "programs_histogram": {str(k): v for k, v in sorted(Counter(programs).items())},
+            "mean_executions": round(sum(s.get("executions", 0) for s in searches) / n, 3),
+            "tokens_decoded": tokens,
+            "mean_tokens_decoded": round(tokens / n, 2),
+            "branch_tokens": sum(s.get("branch_tokens", 0) for s in searches),
+            "search_s": round(sum(s.get("search_s", 0.0) for s in searches), 2),
+        }
     }
 
 

@@ -29,7 +29,10 @@ def add_rule_options(p: argparse.ArgumentParser, *, with_rule: bool = True) -> N
         "--alpha", type=float, default=None, help="cd/uscd: V_head keeps p >= alpha*max p (default 0.1)"
     )
     g.add_argument(
-        "--measure", choices=MEASURES, default=None, help="uscd: uncertainty measure (default std-norm)"
+        "--measure",
+        choices=MEASURES,
+        default=None,
+        help="uscd/branch: uncertainty measure (default std-norm)",
     )
     g.add_argument(
         "--threshold",
@@ -58,6 +61,19 @@ def add_rule_options(p: argparse.ArgumentParser, *, with_rule: bool = True) -> N
     )
     g.add_argument("--beams", type=int, default=None, help="adadec: candidates rolled out (default 3)")
     g.add_argument("--length", type=int, default=None, help="adadec: lookahead tokens L (default 5)")
+    g.add_argument(
+        "--branch-steps", dest="k", type=int, default=None, help="branch: uncertain steps K (default 3)"
+    )
+    g.add_argument(
+        "--branch-alternatives", dest="m", type=int, default=None, help="branch: tokens per step (default 2)"
+    )
+    g.add_argument("--max-branches", type=int, default=None, help="branch: branches per problem (default 6)")
+    g.add_argument(
+        "--max-branch-tokens", type=int, default=None, help="branch: branch tokens per problem (0 = no cap)"
+    )
+    g.add_argument(
+        "--filter-samples", dest="n", type=int, default=None, help="filter: programs sampled (default 4)"
+    )
     s = p.add_argument_group("sampling")
     s.add_argument("--temperature", type=float, default=None, help="0 = argmax (default 0; `sample`: 0.8)")
     s.add_argument("--top-p", type=float, default=1.0, help="nucleus mass (default 1.0)")
@@ -78,6 +94,11 @@ def rule_knobs(args: argparse.Namespace) -> dict:
         "mask",
         "beams",
         "length",
+        "k",
+        "m",
+        "max_branches",
+        "max_branch_tokens",
+        "n",
     )
     knobs = {k: getattr(args, k, None) for k in names}
     if args.threshold is not None:

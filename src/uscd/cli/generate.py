@@ -109,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
     if not prompt.strip():
         raise UscdError("the prompt is empty")
     rule = rule_from_args(args)
+    if rule.program_search:
+        from uscd.prompts.lame import normalize_language
+        from uscd.search.branch import check_setting
+
+        check_setting(rule, normalize_language(args.language), args.prompt_style == "chat")
     sampler = sampler_from_args(args, args.rule)
     aux, warnings = aux_for(prompt, rule, args)
     decoder = open_decoder(args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads)
@@ -123,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from uscd.cli.trace_view import print_warnings
 
     print_warnings(warnings)
-    gen = decoder.generate(prompt, aux, rule, sampler, config)
+    gen = decode(decoder, prompt, aux, rule, sampler, config)
     if args.json:
         out = result_json(gen, rule, sampler, warnings)
         if chat is not None:
@@ -135,9 +140,23 @@ def run(args: argparse.Namespace) -> int:
     from uscd.cli.trace_view import print_code, print_generation
 
     print_generation(prompt, gen, rule, show_trace=args.trace)
+    if gen.search is not None:
+        from uscd.cli.trace_view import print_search
+
+        print_search(gen.search)
     if chat is not None:
         print_code(chat.code(gen.completion))
     return 0
+
+
+def decode(decoder, prompt: str, aux: dict, rule, sampler, config):
+    """One decode, or the program search of a rule that searches (the branch method)."""
+    if not rule.program_search:
+        return decoder.generate(prompt, aux, rule, sampler, config)
+    from uscd.engine import Request
+    from uscd.search import run_search
+
+    return run_search(decoder, Request(prompt, aux or None, rule, sampler, config))
 
 
 def as_chat(prompt: str, lame: str | None, args: argparse.Namespace, decoder):
@@ -182,4 +201,5 @@ def result_json(gen, rule, sampler, warnings: list[str]) -> dict:
         "stats": gen.stats(),
         "warnings": warnings,
         "trace": [asdict(t) for t in gen.trace],
+        **({"search": gen.search} if gen.search is not None else {}),
     }

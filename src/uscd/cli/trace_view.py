@@ -89,6 +89,40 @@ def print_generation(prompt: str, gen: Generation, rule: Rule, *, show_trace: bo
     )
 
 
+def print_search(search: dict) -> None:
+    """A program search (branch, filter): the first program's checks, every other program tried,
+    what was kept and why."""
+    err = Console(stderr=True)
+    a = search.get("a_checks") or {}
+    err.print(
+        f"[dim]{search['outcome']}: {search['checks']} checks from the prompt "
+        f"({search['skipped_examples']} examples skipped); "
+        + (f"A passed {a.get('passed', '-')}; " if "a_checks" in search else "")
+        + f"{search['programs']} programs, {search['executions']} executions, "
+        f"{search['tokens_decoded']} tokens decoded, {search['search_s']:.2f} s[/dim]",
+        highlight=False,
+    )
+    if search["note"]:
+        err.print(f"[dim]  {search['note']}[/dim]", highlight=False)
+    for i, b in enumerate(search.get("branches", [])):
+        verdict = b.get("kept") or b.get("dropped", "")
+        if "error" in b:
+            err.print(f"[dim]  {i}: step {b['step']}: {verdict}[/dim]", highlight=False)
+            continue
+        err.print(
+            f"[dim]  {i}: step {b['step']} → {b['text']!r}: {b['checks']['passed']}/{b['checks']['checks']} "
+            f"checks, {b['tokens']} tokens — {'kept' if b.get('kept') else 'dropped'}: {verdict}[/dim]",
+            highlight=False,
+        )
+    for sample in search.get("samples", []):
+        chosen = " — kept" if sample["sample"] == search["chosen"] else ""
+        err.print(
+            f"[dim]  sample {sample['sample']}: {sample['checks']['passed']}/{sample['checks']['checks']} "
+            f"checks, {sample['tokens']} tokens{chosen}[/dim]",
+            highlight=False,
+        )
+
+
 def print_code(code: str) -> None:
     """The code extracted from a chat reply, the program the tests would run against."""
     from rich.rule import Rule as Line

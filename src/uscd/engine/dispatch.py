@@ -44,6 +44,7 @@ class Engine:
         self.backend = backend
         self._single = decoder
         self._batched: BatchedDecoder | None = None
+        self.check_level = "auto"  # the sandbox level a program search (branch) runs its checks at
 
     @property
     def single(self) -> Decoder:
@@ -71,17 +72,24 @@ class Engine:
         """
         size = self.batch_size(batch)
         if size > 1:
+            requests = [as_request(item) for item in requests]
+            if any(r.rule.program_search for r in requests):
+                raise UscdError("the branch method runs single-stream only: use --batch 1")
             yield from self.batched(size).generate_many(requests)
             return
         for index, item in enumerate(requests):
             req = as_request(item)
             try:
-                yield (
-                    index,
-                    self.single.generate(req.prompt, req.aux_prompts, req.rule, req.sampler, req.config),
-                )
+                yield index, self._one(req)
             except UscdError as exc:
                 yield index, exc
+
+    def _one(self, req: Request) -> Generation:
+        if req.rule.program_search:  # a search over programs (branch, filter), not one decode
+            from uscd.search import run_search
+
+            return run_search(self.single, req, self.check_level)
+        return self.single.generate(req.prompt, req.aux_prompts, req.rule, req.sampler, req.config)
 
     def close(self) -> None:
         if self._batched is not None:

@@ -65,6 +65,7 @@ class Generation:
     reused_prompt_tokens: int = 0  # batched: prompt cache taken from another sample of the same prompt
     prefill_s: float = 0.0
     decode_s: float = 0.0
+    search: dict | None = None  # a program-level search's record (the `branch` method), else None
 
     @property
     def contrast_rate(self) -> float:
@@ -72,8 +73,10 @@ class Generation:
 
     def stats(self) -> dict:
         d = asdict(self)
-        for key in ("completion", "tokens", "trace"):
+        for key in ("completion", "tokens", "trace", "search"):
             d.pop(key)
+        if self.search is not None:  # its counters; the branches themselves go to the trace record
+            d["search"] = {k: v for k, v in self.search.items() if k not in ("branches", "a_completion")}
         d["new_tokens"] = len(self.tokens)
         d["contrast_rate"] = round(self.contrast_rate, 4)
         return d

@@ -10,6 +10,7 @@ with the cache of the prefix it shares with the standard prompt copied rather th
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from uscd.engine.generation import Generation, GenerationConfig
 from uscd.engine.prefix import shared_for_start
 from uscd.engine.request import AuxPrompts, Request, prepare
 from uscd.engine.state import AuxLane, SequenceState, StepHook
+from uscd.errors import UscdError
 from uscd.methods import Rule, Sampler
 
 DEFAULT_CONFIG = GenerationConfig()
@@ -85,13 +87,52 @@ class Decoder:
         prepared = prepare(self.backend, Request(prompt, aux_prompts, rule, sampler, config))
         return _Stream(self, SequenceState(prepared, self.backend, hook)).run()
 
+    def branch(
+        self,
+        request: Request,
+        base: Generation,
+        at: int,
+        token: int,
+        *,
+        reuse_cache: bool = True,
+        hook: StepHook | None = None,
+    ) -> Generation:
+        """`base` with its token at step `at` replaced by `token`, continued by the request's rule.
+
+        `base` must be the last generation of `request` here: the standard sequence still holds its
+        tokens, and the branch copies the cache of the prompt and the first `at` of them (a Branch)
+        rather than computing it again; ``reuse_cache=False`` evaluates them afresh (the reference
+        the copy is tested against). The trace keeps `base`'s steps before `at`; the forced step is
+        traced as `base`'s step `at` with the new token.
+        """
+        if request.rule.max_lookahead() > 0:
+            raise UscdError(f"a branch cannot be continued with {request.rule.name}: it looks ahead")
+        if not 0 <= at <= len(base.tokens):
+            raise UscdError(f"cannot branch at step {at} of a generation of {len(base.tokens)} tokens")
+        prepared = prepare(self.backend, request)
+        prefix = prepared.prompt_tokens + base.tokens[:at]
+        if reuse_cache and self.std.tokens[: len(prefix)] != prefix:
+            raise UscdError("the standard sequence no longer holds the generation to branch from")
+        trace = base.trace[: at + 1]
+        if len(trace) == at + 1:
+            text = self.backend.piece(token).decode("utf-8", errors="replace")
+            trace[at] = replace(trace[at], token=token, text=text)
+        if reuse_cache:
+            seq = self.fork(len(prefix)).seq
+        else:
+            seq = self.fork(0).seq
+            seq.reset()
+        state = SequenceState(prepared, self.backend, hook)
+        return _Stream(self, state, std=seq).resume(prefix, trace, [*base.tokens[:at], token])
+
 
 class _Stream:
     """Drives one SequenceState with the decoder's sequences."""
 
-    def __init__(self, decoder: Decoder, state: SequenceState) -> None:
+    def __init__(self, decoder: Decoder, state: SequenceState, std: BackendSequence | None = None) -> None:
         self.d = decoder
         self.state = state
+        self.std = decoder.std if std is None else std  # a branch runs on the decoder's scratch sequence
         # rows may be views into the backend's buffers when nothing outlives the step that reads them
         self.views = state.hook is None and decoder.backend.capabilities.views
 
@@ -100,12 +141,31 @@ class _Stream:
         t0 = time.perf_counter()
         # Always the whole prompt, never a cached part of it: a prompt's last token evaluated alone
         # rounds differently, and one stream is the exact path (same seed, same text, every time).
-        self.d.std.reset()
-        logits = self._extend(self.d.std, st.prompt_tokens)
+        self.std.reset()
+        logits = self._extend(self.std, st.prompt_tokens)
         if st.eager:
             for lane in st.aux:
                 self._start(lane)
         out.prefill_s = time.perf_counter() - t0
+        return self._loop(logits, t0)
+
+    def resume(self, prefix: list[int], trace: list, forced: list[int]) -> Generation:
+        """Continue from `forced` tokens chosen elsewhere; `self.std` holds `prefix` (the prompt and
+        the forced tokens but the last) already, or nothing (then it is evaluated here)."""
+        st, out = self.state, self.state.out
+        t0 = time.perf_counter()
+        held = len(self.std.tokens)
+        if st.resume(forced, trace):
+            return st.finish()
+        logits = self._extend(self.std, [*prefix[held:], forced[-1]])
+        if st.eager:
+            for lane in st.aux:
+                self._start(lane)
+        out.prefill_s = time.perf_counter() - t0
+        return self._loop(logits, t0)
+
+    def _loop(self, logits: np.ndarray, t0: float) -> Generation:
+        st, out = self.state, self.state.out
         while True:
             st.observe(logits)
             needed = st.aux_needed()
@@ -115,7 +175,7 @@ class _Stream:
             rollouts = self._lookahead() if st.looks_ahead else None
             if st.accept(st.decide(st.aux_rows(needed or st.eager), rollouts)):
                 break
-            logits = self._extend(self.d.std, [st.generated[-1]])
+            logits = self._extend(self.std, [st.generated[-1]])
             if st.eager:
                 for lane in st.aux:
                     self._sync(lane)
@@ -124,15 +184,15 @@ class _Stream:
 
     def _lookahead(self):
         # the branch is a context of its own: the standard row (even a view) stays valid
-        return self.state.lookahead(self.d.fork, len(self.d.std.tokens), self.d.backend.n_ctx)
+        return self.state.lookahead(self.d.fork, len(self.std.tokens), self.d.backend.n_ctx)
 
     def _start(self, lane: AuxLane) -> None:
         """Evaluate a lane's prompt (and the tokens generated so far), reusing the shared prefix."""
         seq = self.d.aux_sequence(lane.name)
         full = lane.prompt_tokens + self.state.generated
-        shared = shared_for_start(self.d.std.tokens, full) if self.state.config.share_prefix else 0
+        shared = shared_for_start(self.std.tokens, full) if self.state.config.share_prefix else 0
         if shared > 0:
-            seq.copy_prefix_from(self.d.std, shared)
+            seq.copy_prefix_from(self.std, shared)
         else:
             seq.reset()
         self.state.start(lane, shared)

@@ -138,6 +138,22 @@ class SequenceState:
                 lane.pending.append(token)
         return False
 
+    def resume(self, tokens: list[int], trace: list[TokenTrace]) -> bool:
+        """Take tokens chosen elsewhere (a branch: the prefix it shares and its forced token), with
+        their traced steps where there are any; True when they end the generation."""
+        for i, token in enumerate(tokens):
+            self.out.steps += 1
+            if i < len(trace):
+                step = trace[i]
+                self.out.uncertain_steps += step.uncertain
+                self.out.contrast_steps += step.contrast
+                self.out.fallback_steps += step.fallback
+                if self.config.trace:
+                    self.out.trace.append(step)
+            if self.accept(token):
+                return True
+        return False
+
     def finish(self) -> Generation:
         out = self.out
         out.completion = self.text.final(out.finish_reason == "stop")

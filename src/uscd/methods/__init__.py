@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from uscd.errors import UscdError
 from uscd.methods.adadec import AdaDec, adadec_scores, top_candidates
+from uscd.methods.branch import BranchSearch, FilterSearch
 from uscd.methods.cd import Contrast, contrast_scores
 from uscd.methods.cfg import Cfg, cfg_scores
 from uscd.methods.gate import (
@@ -55,6 +56,8 @@ RULES: dict[str, type[Rule]] = {
     "spa": Spa,
     "adadec": AdaDec,
     "intent": IntentCoding,
+    "branch": BranchSearch,
+    "filter": FilterSearch,
 }
 
 
@@ -76,8 +79,10 @@ __all__ = [
     "PAPER_VOCAB",
     "RULES",
     "AdaDec",
+    "BranchSearch",
     "Cfg",
     "Contrast",
+    "FilterSearch",
     "Gate",
     "Greedy",
     "IntentCoding",

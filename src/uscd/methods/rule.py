@@ -35,6 +35,9 @@ class Rule:
     # names of the auxiliary prompts this rule reads (see uscd.prompts.auxiliary for their builders);
     # a rule whose prompt depends on a knob (SPA's mask) makes it a property of the instance
     aux: ClassVar[tuple[str, ...]] = ()
+    # True: the engine runs the request through a program-level search (uscd.search), which decodes
+    # with this rule's per-token choice, instead of decoding it once (the `branch` method)
+    program_search: ClassVar[bool] = False
 
     def needs_aux(self, std: StdView) -> bool:
         """Will `score` read the auxiliary logits at this step? (False: the engine skips them.)"""

@@ -56,6 +56,8 @@ def trace_record(problem: Problem, index: int, gen) -> dict:
         "contrast": "".join("1" if x.contrast else "0" for x in t),
         "fallback": "".join("1" if x.fallback else "0" for x in t),
         "head_size": [x.head_size for x in t],
+        # the branch method: A's checks and every branch tried (step, token, checks, kept/dropped)
+        **({"search": gen.search} if getattr(gen, "search", None) is not None else {}),
     }
 
 

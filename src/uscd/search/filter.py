@@ -1,0 +1,65 @@
+"""The equal-compute baseline of the `branch` method (issue #18): sample up to `n` programs and
+keep the first that passes the prompt's own examples; if none does, the one that passes the most
+(ties to the earlier sample). Choose `n` so that its programs (tokens, executions) match the branch
+method's average on the same problems (its summary's `search.mean_programs`).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+
+from uscd.engine.generation import Generation
+from uscd.engine.request import Request
+from uscd.engine.single import Decoder
+from uscd.methods import Sampler
+from uscd.prompts.examples import extract_checks
+from uscd.search.branch import Judge
+from uscd.search.checks import run_checks
+
+
+def filter_generate(decoder: Decoder, request: Request, *, judge: Judge = run_checks) -> Generation:
+    """The `filter` method on one request (a Python completion prompt)."""
+    rule, started = request.rule, time.perf_counter()
+    examples = extract_checks(request.prompt, "python")
+    sampler = _sampler(request)
+    tries: list[dict] = []
+    best: Generation | None = None
+    best_passed, chosen, tokens = -1, 0, 0
+    for i in range(rule.n):
+        gen = decoder.generate(request.prompt, request.aux_prompts, rule, sampler, request.config)
+        tokens += gen.steps
+        if not examples.checks:
+            return _done(gen, examples, tries, 0, tokens, started, "no-checks", 0)
+        verdict = judge(request.prompt + gen.completion, examples.checks)
+        tries.append({"sample": i, "tokens": gen.steps, "checks": verdict.to_dict()})
+        if verdict.all_passed:
+            return _done(gen, examples, tries, i, tokens, started, "sample-passed", verdict.n_passed)
+        if verdict.n_passed > best_passed:
+            best, best_passed, chosen = gen, verdict.n_passed, i
+    assert best is not None
+    return _done(best, examples, tries, chosen, tokens, started, "best-sample", best_passed)
+
+
+def _sampler(request: Request) -> Sampler:
+    """The rule's temperature; the request's seed, or one drawn from the prompt (reproducible)."""
+    given = request.sampler
+    seed = given.seed if given.seed is not None else zlib.crc32(request.prompt.encode())
+    return Sampler(request.rule.temperature, given.top_p, given.top_k, seed)
+
+
+def _done(gen, examples, tries, chosen, tokens, started, outcome, passed) -> Generation:
+    gen.search = {
+        "outcome": outcome,
+        "checks": len(examples.checks),
+        "skipped_examples": len(examples.skipped),
+        "passed": passed,
+        "chosen": chosen,
+        "programs": max(len(tries), 1),
+        "executions": len(tries),
+        "tokens_decoded": tokens,
+        "search_s": round(time.perf_counter() - started, 4),
+        "note": "the prompt has no executable examples" if outcome == "no-checks" else "",
+        "samples": tries,
+    }
+    return gen
