@@ -88,6 +88,8 @@ def load_model(settings: EvalSettings) -> LoadedModel:
     from uscd.models import describe
 
     model = settings.model
+    if model.ray is not None:
+        return load_ray_model(settings)
     engine = engines.open_engine(
         model.name, backend=model.backend, n_ctx=model.n_ctx, n_threads=model.threads
     )
@@ -101,6 +103,17 @@ def load_model(settings: EvalSettings) -> LoadedModel:
         loaded.engine = engines.Engine(ChatMarkup(engine.backend))
         loaded.prompt = {**chat.describe(), "format": chat}
     return loaded
+
+
+def load_ray_model(settings: EvalSettings) -> LoadedModel:
+    """Ray actors that each load the model; the run records what they report."""
+    from uscd.run.ray_engine import RayEngine
+
+    if settings.generation.prompt_style == "chat":
+        raise UscdError("--ray does not support --prompt-style chat yet")
+    engine = RayEngine(settings.model, settings.model.ray)
+    batch_size = engine.batch_size(settings.generation.batch)
+    return LoadedModel(engine, batch_size, engine.model_info, engine.backend_info)  # type: ignore[arg-type]
 
 
 def as_asked(problems: dict[str, list[Problem]], loaded: LoadedModel) -> dict[str, list[Problem]]:
