@@ -5,9 +5,10 @@ backend (llama.cpp with its thread count, or one GPU for hf).
 yields ``(index, Generation | UscdError)`` as shards finish, and the runner writes each sample into
 the same run folder, the same way, as a local run (so ``config_hash`` and resuming are unchanged:
 a re-run after a killed driver sends only the samples the folder lacks). A shard is one request
-(one problem x method x sample); every sample carries its own seed, so which actor decodes it does
-not change it. A shard whose actor dies is sent again to a live one; it is written only when its
-result arrives, so nothing is lost or written twice.
+(one problem x method x sample), or ``--batch N`` of them that one actor decodes together; every
+sample carries its own seed, so which actor decodes it does not change it. A shard whose actor
+dies is sent again (Ray restarts the actor); a sample is written only when its result arrives, so
+nothing is lost or written twice.
 
 Before any shard is sent, every actor loads the model and reports it: an unreachable cluster, a
 worker that cannot load the model, or workers that disagree on the model or backend (another file
@@ -77,9 +78,9 @@ class _Worker:
     def resolve_batch(self, batch) -> int:
         return self.engine.batch_size(batch)
 
-    def generate(self, request, batch: int):
-        ((_, result),) = list(self.engine.generate([request], batch))
-        return result
+    def generate(self, requests: list, batch: int) -> list:
+        """The results of a shard's requests, in order."""
+        return [result for _, result in sorted(self.engine.generate(requests, batch), key=lambda r: r[0])]
 
 
 @dataclass
@@ -134,37 +135,41 @@ class RayEngine:
         return [info["pid"] for info in self.infos]
 
     def generate(self, requests, batch: int = 1) -> Iterator[tuple[int, object]]:
-        """Yield (request index, Generation | UscdError) as the shards finish."""
-        queue = deque(enumerate(requests))
+        """Yield (request index, Generation | UscdError) as the shards finish; a shard is `batch`
+        requests (one, by default), decoded together by one actor."""
+        indexed = list(enumerate(requests))
+        queue = deque(indexed[i : i + batch] for i in range(0, len(indexed), batch))
         attempts: dict[int, int] = {}
-        running: dict = {}  # object ref -> (actor, index, request)
+        running: dict = {}  # object ref -> (actor, shard)
         while queue or running:
             self._submit(queue, running, batch)
             done, _ = self.ray.wait(list(running), num_returns=1)
             for ref in done:
-                _, index, request = running.pop(ref)
+                _, shard = running.pop(ref)
                 try:
-                    result = self.ray.get(ref)
+                    results = self.ray.get(ref)
                 except self.ray.exceptions.RayActorError as exc:
-                    attempts[index] = attempts.get(index, 0) + 1
-                    if attempts[index] >= MAX_ATTEMPTS:
+                    first = shard[0][0]
+                    attempts[first] = attempts.get(first, 0) + 1
+                    if attempts[first] >= MAX_ATTEMPTS:
                         raise UscdError(
                             f"a shard's Ray worker died {MAX_ATTEMPTS} times: {_first_line(exc)}"
                         ) from None
-                    queue.appendleft((index, request))  # its actor died: redo the shard
+                    queue.appendleft(shard)  # its actor died: redo the shard
                     continue
                 except self.ray.exceptions.RayTaskError as exc:
                     raise UscdError(f"a Ray worker failed on a shard: {_first_line(exc)}") from None
-                yield index, result
+                for (index, _), result in zip(shard, results, strict=True):
+                    yield index, result
 
     def _submit(self, queue: deque, running: dict, batch: int) -> None:
         load = {id(a): 0 for a in self.actors}
-        for actor, _, _ in running.values():
+        for actor, _ in running.values():
             load[id(actor)] += 1
         for actor in self.actors:
             while queue and load[id(actor)] < IN_FLIGHT:
-                index, request = queue.popleft()
-                running[actor.generate.remote(request, batch)] = (actor, index, request)
+                shard = queue.popleft()
+                running[actor.generate.remote([r for _, r in shard], batch)] = (actor, shard)
                 load[id(actor)] += 1
 
     def close(self) -> None:
