@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_hf_check.py MODEL_DIR [--device cuda] [--dtype float32,bfloat16]
         [--reference cpu.json] [--out result.json] [--batches 1,8,32]
-    python benchmarks/gpu_hf_check.py --random-qwen2 0.5b [--batches 1,8,32] ...
+    python benchmarks/gpu_hf_check.py --random-qwen2 0.5b --dtype bfloat16 --limit 8 [--batches 1,8,32]
 
 MODEL_DIR is any HF causal-LM folder with a `prompts.json` ([{"task_id", "prompt"}]) beside the
 weights (the device machine reaches no model hub, so the check carries a tiny random Qwen2 with the
@@ -161,6 +161,7 @@ def main() -> int:
     ap.add_argument("--device", default=None, help="cuda, cpu (default: cuda when available)")
     ap.add_argument("--dtype", default="float32,bfloat16")
     ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--limit", type=int, default=None, help="prompts for alignment and speed (default: all)")
     ap.add_argument("--reference", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -177,9 +178,10 @@ def main() -> int:
         decoder = Decoder(backend)
         speed(decoder, prompts[:1], "greedy", 8)  # warm-up (CUDA context, kernels)
         run = {"device": backend.device, "dtype": dtype}
-        run["alignment"] = alignment(decoder, prompts, args.max_new_tokens)
-        run["greedy"] = speed(decoder, prompts, "greedy", args.max_new_tokens)
-        run["uscd"] = speed(decoder, prompts, "uscd", args.max_new_tokens)
+        some = prompts[: args.limit]
+        run["alignment"] = alignment(decoder, some, args.max_new_tokens)
+        run["greedy"] = speed(decoder, some, "greedy", args.max_new_tokens)
+        run["uscd"] = speed(decoder, some, "uscd", args.max_new_tokens)
         run["uscd_over_greedy_time"] = round(run["greedy"]["tokens_per_s"] / run["uscd"]["tokens_per_s"], 3)
         if batches:
             run["batching"] = batching(backend, prompts, batches, args.max_new_tokens)
@@ -200,7 +202,7 @@ def main() -> int:
             f"{a['contrast_steps_checked']} contrast steps ({a['misaligned_steps']} misaligned); greedy "
             f"{g['tokens_per_s']} tok/s, uscd {u['tokens_per_s']} tok/s (contrast {u['contrast_rate']:.1%})"
             + (
-                f"; greedy identical to reference {run['greedy_identical_to_reference']}/{len(prompts)}"
+                f"; greedy identical to reference {run['greedy_identical_to_reference']}/{len(some)}"
                 if "greedy_identical_to_reference" in run
                 else ""
             ),

@@ -191,6 +191,15 @@ def test_dtype_names(tiny_hf):
     with pytest.raises(UscdError, match="unknown dtype"):
         _dtype_name("int3")
     assert tiny_hf.describe()["dtype"] == "float32"
+    from uscd.engine.backends import load_backend
+
+    with pytest.raises(UscdError, match="--dtype is for --backend hf"):
+        load_backend("llama", tiny_hf.path, dtype="bf16")
+    half = load_backend("hf", tiny_hf.path, dtype="bf16", device="cpu")
+    assert half.describe()["dtype"] == "bfloat16" and str(half.model.dtype) == "torch.bfloat16"
+    ctx = half.multi_sequence(2, 256)
+    (row, other) = ctx.decode([(0, half.tokenize("def f(x):"), True), (1, half.tokenize("x = 1"), True)])
+    assert row.dtype == np.float32 and np.isfinite(row).all() and np.isfinite(other).all()
 
 
 def test_an_hf_model_folder_resolves_and_hashes(tiny_hf):

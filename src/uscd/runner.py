@@ -91,7 +91,7 @@ def load_model(settings: EvalSettings) -> LoadedModel:
     if model.ray is not None:
         return load_ray_model(settings)
     engine = engines.open_engine(
-        model.name, backend=model.backend, n_ctx=model.n_ctx, n_threads=model.threads
+        model.name, backend=model.backend, n_ctx=model.n_ctx, n_threads=model.threads, dtype=model.dtype
     )
     batch_size = engine.batch_size(settings.generation.batch)
     loaded = LoadedModel(engine, batch_size, describe(engine.backend.path), engine.backend.describe())

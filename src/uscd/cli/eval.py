@@ -178,7 +178,12 @@ def model_settings(args: argparse.Namespace):
     elif getattr(args, "ray_workers", None) is not None:
         raise UscdError("--ray-workers goes with --ray")
     return ModelSettings(
-        name=args.model, backend=args.backend, n_ctx=args.n_ctx, threads=args.threads, ray=ray
+        name=args.model,
+        backend=args.backend,
+        n_ctx=args.n_ctx,
+        threads=args.threads,
+        dtype=getattr(args, "dtype", None),
+        ray=ray,
     )
 
 

@@ -51,12 +51,12 @@ class RaySettings:
 class _Worker:
     """One actor's backend (the class is made a Ray actor in ``RayEngine``)."""
 
-    def __init__(self, model: str | None, backend: str, n_ctx: int, threads: int) -> None:
+    def __init__(self, model: str | None, backend: str, n_ctx: int, threads: int, dtype: str | None) -> None:
         from uscd.engine import open_engine
 
         self.error = None
         try:
-            self.engine = open_engine(model, backend=backend, n_ctx=n_ctx, n_threads=threads)
+            self.engine = open_engine(model, backend=backend, n_ctx=n_ctx, n_threads=threads, dtype=dtype)
         except UscdError as exc:  # reported by info(), before any shard is sent
             self.error = f"{type(exc).__name__}: {exc}"
 
@@ -105,7 +105,8 @@ class RayEngine:
         if model_settings.backend == "hf" and ray.cluster_resources().get("GPU", 0) > 0:
             options["num_gpus"] = 1
         actor = ray.remote(**options)(_Worker)
-        args = (model_settings.name, model_settings.backend, model_settings.n_ctx, ray_settings.threads)
+        m = model_settings
+        args = (m.name, m.backend, m.n_ctx, ray_settings.threads, m.dtype)
         self.actors = [actor.remote(*args) for _ in range(n)]
         self.infos = self._preflight()
         first = self.infos[0]
