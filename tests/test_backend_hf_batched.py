@@ -210,3 +210,25 @@ def test_an_hf_model_folder_resolves_and_hashes(tiny_hf):
     info = describe(folder)
     assert info["name"] == folder.name and len(info["sha256"]) == 64
     assert info["size"] > 0 and describe(folder) == info
+
+
+def test_served_requests_on_the_hf_backend(tiny_hf, humaneval_records):
+    """`uscd serve`'s loop (requests submitted while it runs, one cancelled mid-way) on the HF
+    context: every finished request has the single path's tokens."""
+    from tests.test_batched_serve import Loop, Recorder, wait_all, wait_idle
+
+    requests = requests_for(humaneval_records, "uscd", n=5)
+    expected, _ = run_single(tiny_hf, requests)
+    with Loop(tiny_hf, batch=2) as loop:
+        doomed = None
+
+        def cancel_after_two(rec):
+            if len(rec.tokens) == 2:
+                loop.feed.cancel(doomed)
+
+        doomed, cancelled = loop.submit(requests[0], listener=Recorder(cancel_after_two))
+        recs = [loop.submit(r)[1] for r in requests]
+        wait_all([cancelled, *recs])
+        wait_idle(loop.decoder)
+    assert isinstance(cancelled.result, UscdError) and "cancelled" in str(cancelled.result)
+    assert [rec.result.tokens for rec in recs] == [g.tokens for g in expected]
