@@ -153,6 +153,44 @@ def batching(backend, prompts: list[dict], batches: list[int], max_new: int) -> 
     return out
 
 
+def check_dtype(args, dtype: str, prompts: list[dict], batches: list[int], reference) -> dict:
+    """Every section for one dtype, printed as it completes."""
+    backend = TransformersBackend(args.model, device=args.device, dtype=dtype)
+    decoder = Decoder(backend)
+    speed(decoder, prompts[:1], "greedy", 8)  # warm-up (CUDA context, kernels)
+    run = {"device": backend.device, "dtype": dtype}
+    some = prompts[: args.limit]
+    run["alignment"] = alignment(decoder, some, args.max_new_tokens)
+    run["greedy"] = speed(decoder, some, "greedy", args.max_new_tokens)
+    run["uscd"] = speed(decoder, some, "uscd", args.max_new_tokens)
+    run["uscd_over_greedy_time"] = round(run["greedy"]["tokens_per_s"] / run["uscd"]["tokens_per_s"], 3)
+    if batches:
+        run["batching"] = batching(backend, prompts, batches, args.max_new_tokens)
+        for rule_name, by_size in run["batching"].items():
+            print(
+                f"{backend.device} {dtype} {rule_name} tokens/s by batch: "
+                + ", ".join(f"{b}: {r['tokens_per_s']}" for b, r in by_size.items()),
+                flush=True,
+            )
+    if reference and dtype in reference["runs"]:
+        ref = reference["runs"][dtype]["greedy"]["completions"]
+        mine = run["greedy"]["completions"]
+        run["greedy_identical_to_reference"] = sum(mine[t] == ref.get(t) for t in mine)
+    a, g, u = run["alignment"], run["greedy"], run["uscd"]
+    print(
+        f"{backend.device} {dtype}: alignment max|diff| {a['max_abs_diff']:.2e} over "
+        f"{a['contrast_steps_checked']} contrast steps ({a['misaligned_steps']} misaligned); greedy "
+        f"{g['tokens_per_s']} tok/s, uscd {u['tokens_per_s']} tok/s (contrast {u['contrast_rate']:.1%})"
+        + (
+            f"; greedy identical to reference {run['greedy_identical_to_reference']}/{len(some)}"
+            if "greedy_identical_to_reference" in run
+            else ""
+        ),
+        flush=True,
+    )
+    return run
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path, nargs="?", help="an HF model folder with prompts.json")
@@ -166,7 +204,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.random_qwen2:
-        args.model = random_model(args.random_qwen2, Path(tempfile.mkdtemp(prefix="uscd-qwen2-")))
+        built = tempfile.TemporaryDirectory(prefix="uscd-qwen2-")
+        args.model = random_model(args.random_qwen2, Path(built.name))
     elif args.model is None:
         ap.error("give MODEL_DIR or --random-qwen2")
     prompts = json.loads((args.model / "prompts.json").read_text())
@@ -174,41 +213,7 @@ def main() -> int:
     reference = json.loads(args.reference.read_text()) if args.reference else None
     record: dict = {"model": args.model.name, "prompts": len(prompts), "runs": {}}
     for dtype in args.dtype.split(","):
-        backend = TransformersBackend(args.model, device=args.device, dtype=dtype)
-        decoder = Decoder(backend)
-        speed(decoder, prompts[:1], "greedy", 8)  # warm-up (CUDA context, kernels)
-        run = {"device": backend.device, "dtype": dtype}
-        some = prompts[: args.limit]
-        run["alignment"] = alignment(decoder, some, args.max_new_tokens)
-        run["greedy"] = speed(decoder, some, "greedy", args.max_new_tokens)
-        run["uscd"] = speed(decoder, some, "uscd", args.max_new_tokens)
-        run["uscd_over_greedy_time"] = round(run["greedy"]["tokens_per_s"] / run["uscd"]["tokens_per_s"], 3)
-        if batches:
-            run["batching"] = batching(backend, prompts, batches, args.max_new_tokens)
-            for rule_name, by_size in run["batching"].items():
-                print(
-                    f"{backend.device} {dtype} {rule_name} tokens/s by batch: "
-                    + ", ".join(f"{b}: {r['tokens_per_s']}" for b, r in by_size.items()),
-                    flush=True,
-                )
-        if reference and dtype in reference["runs"]:
-            ref = reference["runs"][dtype]["greedy"]["completions"]
-            mine = run["greedy"]["completions"]
-            run["greedy_identical_to_reference"] = sum(mine[t] == ref.get(t) for t in mine)
-        record["runs"][dtype] = run
-        a, g, u = run["alignment"], run["greedy"], run["uscd"]
-        print(
-            f"{backend.device} {dtype}: alignment max|diff| {a['max_abs_diff']:.2e} over "
-            f"{a['contrast_steps_checked']} contrast steps ({a['misaligned_steps']} misaligned); greedy "
-            f"{g['tokens_per_s']} tok/s, uscd {u['tokens_per_s']} tok/s (contrast {u['contrast_rate']:.1%})"
-            + (
-                f"; greedy identical to reference {run['greedy_identical_to_reference']}/{len(some)}"
-                if "greedy_identical_to_reference" in run
-                else ""
-            ),
-            flush=True,
-        )
-        del decoder, backend
+        record["runs"][dtype] = check_dtype(args, dtype, prompts, batches, reference)
     if args.out:
         args.out.write_text(json.dumps(record, indent=1))
     print(
