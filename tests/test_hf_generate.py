@@ -136,3 +136,12 @@ def test_bad_arguments_are_refused(hf_model, humaneval_records):
         model.generate(**inputs, rule="uscd", **call)
     with pytest.raises(ValueError, match="logits_processor"):
         model.generate(**inputs, rule="greedy", logits_processor=LogitsProcessorList(), **call)
+
+
+def test_eos_token_id_from_the_call_ends_a_row(hf_model, humaneval_records):
+    prompts = [rec["prompt"] for rec in humaneval_records[:2]]
+    free, tok = _generate(hf_model, prompts, "greedy")
+    stop_at = free[0][3]  # the 4th token row 0 generates becomes its end-of-generation token
+    rows, _ = _generate(hf_model, prompts, "greedy", eos_token_id=stop_at, pad_token_id=tok.eos_token_id)
+    assert rows[0][: free[0].index(stop_at) + 1] == free[0][: free[0].index(stop_at) + 1]
+    assert all(t == tok.eos_token_id for t in rows[0][free[0].index(stop_at) + 1 :])

@@ -66,6 +66,9 @@ def generate(
     chosen = rule if isinstance(rule, Rule) else make_rule(rule, **dict(rule_options or {}))
     requests = _requests(input_ids, attention_mask, aux, chosen, config, seed)
     backend = TransformersBackend.from_model(model, tokenizer)
+    if config.eos_token_id is not None:  # as transformers does: the generation config's ends, only
+        eos = config.eos_token_id
+        backend.eog = frozenset([eos] if isinstance(eos, int) else eos)
     new_tokens = _decode(backend, requests, batch_size or len(requests))
     return _output(input_ids, new_tokens, config)
 
