@@ -275,6 +275,7 @@ def test_batched_shards_decode_together(tmp_path, tiny_model, cluster, local_run
     [
         (["--ray", "nowhere"], "--ray takes auto, local or HOST:PORT"),
         (["--ray-workers", "2"], "--ray-workers goes with --ray"),
+        (["--ray", "127.0.0.1:1", "--prompt-style", "chat"], "--ray does not support --prompt-style chat"),
     ],
 )
 def test_bad_ray_flags_are_one_line_errors(tmp_path, tiny_model, flags, message):
