@@ -232,3 +232,21 @@ def test_served_requests_on_the_hf_backend(tiny_hf, humaneval_records):
         wait_idle(loop.decoder)
     assert isinstance(cancelled.result, UscdError) and "cancelled" in str(cancelled.result)
     assert [rec.result.tokens for rec in recs] == [g.tokens for g in expected]
+
+
+def test_sliding_window_models_are_not_batched_past_their_window(tiny_hf):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from uscd.engine.backends.transformers import TransformersBackend
+
+    config = Qwen2Config(
+        vocab_size=tiny_hf.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, use_sliding_window=True, sliding_window=64,
+        max_window_layers=1,
+    )  # fmt: skip
+    backend = TransformersBackend.from_model(Qwen2ForCausalLM(config).eval(), tiny_hf.tokenizer, n_ctx=512)
+    with pytest.raises(UscdError, match="limits attention to 64 tokens"):
+        backend.multi_sequence(2, 256)
+    within = TransformersBackend.from_model(backend.model, tiny_hf.tokenizer, n_ctx=64)
+    within.release(within.multi_sequence(2, 256))  # the window never bites: batching is exact
+    tiny_hf.release(tiny_hf.multi_sequence(2, 256))  # full attention everywhere

@@ -42,6 +42,21 @@ def _dtype_name(name: str) -> str:
         raise UscdError(f"unknown dtype {name!r}; choose float32, bfloat16 or float16") from None
 
 
+def _attention_limit(config) -> int | None:
+    """How far back some layer of the model may attend, when not all the way (sliding windows,
+    chunked or linear attention): the batched context's own mask knows only full attention."""
+    text = config.get_text_config()
+    types = getattr(text, "layer_types", None)
+    if types and all(t == "full_attention" for t in types):
+        return None
+    if types and not set(types) <= {"full_attention", "sliding_attention"}:
+        return 0  # another kind of layer: never batch it
+    if types is None and getattr(text, "use_sliding_window", True) is False:
+        return None
+    window = getattr(text, "sliding_window", None)
+    return int(window) if window else None
+
+
 @cache
 def _byte_decoder() -> dict[str, int]:
     """The inverse of GPT-2's byte-to-unicode table used by byte-level BPE vocabularies."""
@@ -181,6 +196,12 @@ class TransformersBackend:
 
     def multi_sequence(self, n_seq: int, n_ctx: int) -> TransformersMultiSequence:
         """n_seq sequences advanced together by one forward pass per ``decode``."""
+        limit = _attention_limit(self.model.config)
+        if limit is not None and limit < self.n_ctx:
+            raise UscdError(
+                f"the batched hf context applies full attention only, and this model limits attention "
+                f"to {limit} tokens in some layers: use --batch 1, or --n-ctx {limit}"
+            )
         return TransformersMultiSequence(self, n_seq, n_ctx)
 
     def release(self, seq: TransformersSequence | TransformersMultiSequence) -> None:
