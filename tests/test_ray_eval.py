@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,6 +76,7 @@ def cluster():
         yield f"127.0.0.1:{port}"
     finally:
         _stop_group(head)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _ray_script() -> str:
