@@ -157,6 +157,7 @@ def calibrate_adadec(settings, splits: tuple[str, ...]) -> dict:
         backend=model_settings.backend,
         n_ctx=model_settings.n_ctx,
         n_threads=model_settings.threads,
+        dtype=model_settings.dtype,
     )
     try:
         steps = teacher_forced_steps(decoder.backend, pairs)

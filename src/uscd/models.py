@@ -219,12 +219,15 @@ def check_gguf(path: Path) -> Path:
 
 
 def resolve(model: str | None) -> Path:
-    """A registered model name (assembled on demand) or a path to a local .gguf file."""
+    """A registered model name (assembled on demand), a path to a local .gguf file, or an HF model
+    folder (one holding config.json)."""
     model = model or DEFAULT_MODEL
     spec = lookup(model)
     if spec is not None:
         return assemble(spec)
     path = Path(model).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return path  # an HF model folder (--backend hf)
     if path.suffix.lower() == ".gguf" or path.exists() or os.sep in model:
         return check_gguf(path)
     known = ", ".join([*REGISTRY, *ALIASES])
@@ -244,7 +247,19 @@ def describe(path: Path) -> dict:
     for spec in REGISTRY.values():
         if path.resolve() == (cache_dir() / spec.filename).resolve() and _verified_by_sidecar(path, spec):
             return {"name": spec.name, "path": str(path), "size": spec.size, "sha256": spec.sha256}
+    if path.is_dir():
+        return _describe_folder(path)
     return {"name": path.name, "path": str(path), "size": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _describe_folder(path: Path) -> dict:
+    """An HF model folder: its files' names and contents, hashed in name order."""
+    digest = hashlib.sha256()
+    size = 0
+    for file in sorted(f for f in path.rglob("*") if f.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\0".encode())
+        size += file.stat().st_size
+    return {"name": path.name, "path": str(path), "size": size, "sha256": digest.hexdigest()}
 
 
 __all__ = [

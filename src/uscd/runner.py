@@ -8,6 +8,7 @@ run stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,7 @@ class LoadedModel:
     model_info: dict
     backend_info: dict
     prompt: dict | None = None  # the chat format, in chat mode (recorded in the run config)
+    release: Callable[[], None] | None = None  # frees what the process would not free by exiting (Ray actors)
 
 
 def load_model(settings: EvalSettings) -> LoadedModel:
@@ -88,8 +90,10 @@ def load_model(settings: EvalSettings) -> LoadedModel:
     from uscd.models import describe
 
     model = settings.model
+    if model.ray is not None:
+        return load_ray_model(settings)
     engine = engines.open_engine(
-        model.name, backend=model.backend, n_ctx=model.n_ctx, n_threads=model.threads
+        model.name, backend=model.backend, n_ctx=model.n_ctx, n_threads=model.threads, dtype=model.dtype
     )
     batch_size = engine.batch_size(settings.generation.batch)
     loaded = LoadedModel(engine, batch_size, describe(engine.backend.path), engine.backend.describe())
@@ -100,6 +104,19 @@ def load_model(settings: EvalSettings) -> LoadedModel:
         # a rendered chat holds the template's special tokens: tokenise them as such
         loaded.engine = engines.Engine(ChatMarkup(engine.backend))
         loaded.prompt = {**chat.describe(), "format": chat}
+    return loaded
+
+
+def load_ray_model(settings: EvalSettings) -> LoadedModel:
+    """Ray actors that each load the model; the run records what they report."""
+    from uscd.run.ray_engine import RayEngine
+
+    if settings.generation.prompt_style == "chat":
+        raise UscdError("--ray does not support --prompt-style chat yet")
+    engine = RayEngine(settings.model, settings.model.ray)
+    batch_size = engine.batch_size(settings.generation.batch)
+    loaded = LoadedModel(engine, batch_size, engine.model_info, engine.backend_info)  # type: ignore[arg-type]
+    loaded.release = engine.close
     return loaded
 
 
@@ -131,15 +148,20 @@ def run_eval(settings: EvalSettings, *, progress: Progress | None = None) -> lis
     if warning := calibration_mismatch(settings.calibration, engine.model_info):
         progress.warn(warning)
     summaries = []
-    for spec in settings.run.methods:
-        rule = rules[spec.label]
-        if warning := rule.gate_warning(engine.engine.backend.vocab_size):
-            progress.warn(f"{spec.label}: {warning}")
-        task = tasks[spec.lame_source]
-        folder = RunFolder(settings.run.out / spec.label)
-        info = (engine.model_info, engine.backend_info, engine.batch_size, prompt_record)
-        run = MethodRun(spec, rule, task, folder, folder.open(run_config(settings, task, spec, rule, *info)))
-        summaries.append(run_method(run, problems[spec.lame_source], engine, settings, progress))
+    try:
+        for spec in settings.run.methods:
+            rule = rules[spec.label]
+            if warning := rule.gate_warning(engine.engine.backend.vocab_size):
+                progress.warn(f"{spec.label}: {warning}")
+            task = tasks[spec.lame_source]
+            folder = RunFolder(settings.run.out / spec.label)
+            info = (engine.model_info, engine.backend_info, engine.batch_size, prompt_record)
+            config = run_config(settings, task, spec, rule, *info)
+            run = MethodRun(spec, rule, task, folder, folder.open(config))
+            summaries.append(run_method(run, problems[spec.lame_source], engine, settings, progress))
+    finally:
+        if engine.release is not None:
+            engine.release()
     return summaries
 
 

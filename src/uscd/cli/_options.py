@@ -18,6 +18,12 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--n-ctx", type=int, default=4096, help="tokens per sequence (default: 4096)")
     g.add_argument("--threads", type=int, default=None, help="CPU threads (default: all usable cores)")
+    g.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float32", "bfloat16", "float16", "fp32", "bf16", "fp16"],
+        help="hf backend: weights and activations (default: bfloat16 on CUDA, float32 on CPU)",
+    )
 
 
 def add_rule_options(p: argparse.ArgumentParser, *, with_rule: bool = True) -> None:

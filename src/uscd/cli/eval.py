@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check-references", action="store_true", help="execute the reference solutions only")
     add_sandbox_options(p)
     add_model_options(p)
+    add_ray_options(p)
     add_rule_options(p, with_rule=False)
     p.set_defaults(func=run_eval_cmd)
 
@@ -76,6 +77,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", default=None, help="with --samples: the task's dataset file")
     add_sandbox_options(e, timeout_default=None)
     e.set_defaults(func=run_evaluate_cmd)
+
+
+def add_ray_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("ray (pip install 'uscd[ray]')")
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="generate on Ray actors, one backend each: auto (the running cluster, default), local "
+        "(start one here) or HOST:PORT; results go into the same run folders",
+    )
+    g.add_argument(
+        "--ray-workers",
+        type=positive_int,
+        default=None,
+        help="actors (default: the cluster's CPUs / --threads, or its GPUs for --backend hf)",
+    )
 
 
 def add_sandbox_options(p: argparse.ArgumentParser, timeout_default: float | None = 10.0) -> None:
@@ -150,7 +170,21 @@ def run_eval_cmd(args: argparse.Namespace) -> int:
 def model_settings(args: argparse.Namespace):
     from uscd.run.settings import ModelSettings
 
-    return ModelSettings(name=args.model, backend=args.backend, n_ctx=args.n_ctx, threads=args.threads)
+    ray = None
+    if getattr(args, "ray", None) is not None:
+        from uscd.run.ray_engine import RaySettings
+
+        ray = RaySettings(address=args.ray, workers=args.ray_workers, threads=args.threads or 1)
+    elif getattr(args, "ray_workers", None) is not None:
+        raise UscdError("--ray-workers goes with --ray")
+    return ModelSettings(
+        name=args.model,
+        backend=args.backend,
+        n_ctx=args.n_ctx,
+        threads=args.threads,
+        dtype=getattr(args, "dtype", None),
+        ray=ray,
+    )
 
 
 def eval_settings(args: argparse.Namespace, methods: list):

@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
         check_setting(rule, normalize_language(args.language), args.prompt_style == "chat")
     sampler = sampler_from_args(args, args.rule)
     aux, warnings = aux_for(prompt, rule, args)
-    decoder = open_decoder(args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads)
+    decoder = open_decoder(
+        args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads, dtype=args.dtype
+    )
     if gate := rule.gate_warning(decoder.backend.vocab_size):
         warnings.append(gate)
     chat = as_chat(prompt, aux.get("lame"), args, decoder) if args.prompt_style == "chat" else None

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     methods = ServerMethods(args.method)  # a bad method fails before the model loads
     check_port(args.host, args.port)
     path = resolve(args.model)
-    backend = load_backend(args.backend, path, n_ctx=args.n_ctx, n_threads=args.threads)
+    backend = load_backend(args.backend, path, n_ctx=args.n_ctx, n_threads=args.threads, dtype=args.dtype)
     if not backend.capabilities.multi_sequence:
         raise UscdError(f"uscd serve needs a backend that batches requests; {backend.name} does not")
     config = ServeConfig(

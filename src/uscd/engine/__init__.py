@@ -63,10 +63,10 @@ __all__ = [
 
 
 def open_engine(
-    model: str | None = None, *, backend: str = "llama", n_ctx: int = 4096, n_threads=None
+    model: str | None = None, *, backend: str = "llama", n_ctx: int = 4096, n_threads=None, dtype=None
 ) -> Engine:
     """Load a model (registry name, alias or .gguf path; None = the embedded default) into an Engine."""
     from uscd.engine.backends import load_backend
     from uscd.models import resolve
 
-    return Engine(load_backend(backend, resolve(model), n_ctx=n_ctx, n_threads=n_threads))
+    return Engine(load_backend(backend, resolve(model), n_ctx=n_ctx, n_threads=n_threads, dtype=dtype))

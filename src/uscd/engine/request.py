@@ -10,21 +10,23 @@ from uscd.engine.generation import GenerationConfig
 from uscd.errors import UscdError
 from uscd.methods import Rule, Sampler
 
-AuxPrompts = Mapping[str, str] | str | None
+# a prompt is text, or token ids already (model.generate(custom_generate=...) hands over ids)
+Prompt = str | tuple[int, ...]
+AuxPrompts = Mapping[str, Prompt] | str | None
 
 
 @dataclass(frozen=True)
 class Request:
     """One generation. ``aux_prompts``: the auxiliary prompts by name (``{"lame": ...}``); a plain
-    string is the lame prompt, None is none."""
+    string is the lame prompt, None is none. A prompt given as a tuple of token ids is used as is."""
 
-    prompt: str
+    prompt: Prompt
     aux_prompts: AuxPrompts
     rule: Rule
     sampler: Sampler = field(default_factory=Sampler)
     config: GenerationConfig = field(default_factory=GenerationConfig)
 
-    def aux_prompt(self, name: str) -> str | None:
+    def aux_prompt(self, name: str) -> Prompt | None:
         aux = self.aux_prompts
         if aux is None:
             return None
@@ -49,22 +51,29 @@ class Prepared:
 def prepare(backend, request: Request) -> Prepared:
     """Tokenise and check a request; raises UscdError with a one-line reason."""
     rule = request.rule
-    if not request.prompt.strip():
-        raise UscdError("the prompt is empty")
+    _check_not_blank(request.prompt, "prompt")
     for name in rule.aux:
         if request.aux_prompt(name) is None:
             raise UscdError(f"rule {rule.name} needs a {name} prompt")
-    prompt_tokens = backend.tokenize(request.prompt)
+    prompt_tokens = _tokens(backend, request.prompt)
     check_prompt(backend, prompt_tokens, "prompt")
     aux_tokens = {}
     for name in rule.aux:
         text = request.aux_prompt(name)
         assert text is not None
-        if not text.strip():
-            raise UscdError(f"the {name} prompt is empty")
-        aux_tokens[name] = backend.tokenize(text)
+        _check_not_blank(text, f"{name} prompt")
+        aux_tokens[name] = _tokens(backend, text)
         check_prompt(backend, aux_tokens[name], f"{name} prompt")
     return Prepared(request, prompt_tokens, aux_tokens)
+
+
+def _check_not_blank(prompt: Prompt, what: str) -> None:
+    if not (prompt.strip() if isinstance(prompt, str) else prompt):
+        raise UscdError(f"the {what} is empty")
+
+
+def _tokens(backend, prompt: Prompt) -> list[int]:
+    return backend.tokenize(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
 
 
 class PromptTooLong(UscdError):

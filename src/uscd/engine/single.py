@@ -217,10 +217,11 @@ def open_decoder(
     backend: str = "llama",
     n_ctx: int = 4096,
     n_threads: int | None = None,
+    dtype: str | None = None,
 ) -> Decoder:
-    """Load a model (registry name, alias or .gguf path; None = the embedded default)."""
+    """Load a model (registry name, alias, .gguf path or HF folder; None = the embedded default)."""
     from uscd.engine.backends import load_backend
     from uscd.models import resolve
 
     path = resolve(model)
-    return Decoder(load_backend(backend, path, n_ctx=n_ctx, n_threads=n_threads))
+    return Decoder(load_backend(backend, path, n_ctx=n_ctx, n_threads=n_threads, dtype=dtype))

@@ -37,6 +37,10 @@ class ModelSettings:
     backend: str = "llama"
     n_ctx: int = 4096
     threads: int | None = None
+    dtype: str | None = None  # hf backend only; the backend records it (its describe())
+    # generate on Ray actors (uscd.run.ray_engine.RaySettings); not recorded: where samples are
+    # decoded does not change them
+    ray: Any = None
 
 
 @dataclass(frozen=True)

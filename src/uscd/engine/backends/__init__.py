@@ -110,8 +110,11 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def load_backend(kind: str, model_path, **options) -> Backend:
+def load_backend(kind: str, model_path, *, dtype: str | None = None, **options) -> Backend:
+    """`dtype` (float32, bfloat16, float16; None: the backend's default) is the hf backend's only."""
     if kind in ("llama", "llama.cpp", "llama_cpp"):
+        if dtype is not None:
+            raise UscdError("--dtype is for --backend hf (llama.cpp runs the GGUF's own types)")
         from uscd.engine.backends.llama_cpp import LlamaCppBackend
 
         return LlamaCppBackend(model_path, **options)
@@ -120,5 +123,5 @@ def load_backend(kind: str, model_path, **options) -> Backend:
             from uscd.engine.backends.transformers import TransformersBackend
         except ModuleNotFoundError as exc:
             raise UscdError(f"the hf backend needs {exc.name}: pip install 'uscd[hf]'") from None
-        return TransformersBackend(model_path, **options)
+        return TransformersBackend(model_path, dtype=dtype, **options)
     raise UscdError(f"unknown backend {kind!r}; choose llama or hf")

@@ -2,7 +2,9 @@
 
 A GGUF file is dequantized by transformers on load (it has no packed path for qwen2/llama), so
 on CPU the llama.cpp backend is 3-6x faster; this backend exists for GPUs and for HF model
-folders. Each sequence owns a DynamicCache; prefix copies are deep copies cropped to length.
+folders. Each single sequence owns a DynamicCache; prefix copies are deep copies cropped to length.
+The batched driver's multi-sequence context (many sequences per forward pass, left padding, an
+explicit mask and position ids) is ``transformers_multi.TransformersMultiSequence``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from uscd.engine.backends import Capabilities
+from uscd.engine.backends.transformers_multi import TransformersMultiSequence
 from uscd.errors import ContextFull, UscdError
 
 try:
@@ -26,8 +29,32 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise UscdError(f"the hf backend needs {exc.name}: pip install 'uscd[hf]'") from exc
 
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+DTYPES |= {"float16": "float16", "fp16": "float16", "half": "float16"}
 _EOG_TEXTS = ("<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "</s>", "<|EOT|>")
 _HEX_BYTE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+def _dtype_name(name: str) -> str:
+    try:
+        return DTYPES[name.lower()]
+    except KeyError:
+        raise UscdError(f"unknown dtype {name!r}; choose float32, bfloat16 or float16") from None
+
+
+def _attention_limit(config) -> int | None:
+    """How far back some layer of the model may attend, when not all the way (sliding windows,
+    chunked or linear attention): the batched context's own mask knows only full attention."""
+    text = config.get_text_config()
+    types = getattr(text, "layer_types", None)
+    if types and all(t == "full_attention" for t in types):
+        return None
+    if types and not set(types) <= {"full_attention", "sliding_attention"}:
+        return 0  # another kind of layer: never batch it
+    if types is None and getattr(text, "use_sliding_window", True) is False:
+        return None
+    window = getattr(text, "sliding_window", None)
+    return int(window) if window else None
 
 
 @cache
@@ -46,8 +73,8 @@ def _byte_decoder() -> dict[str, int]:
 
 class TransformersBackend:
     name = "transformers"
-    # one sequence per forward pass; rows are always fresh copies (batched HF is issue #17)
-    capabilities = Capabilities(multi_sequence=False, views=False)
+    # rows are always fresh copies
+    capabilities = Capabilities(multi_sequence=True, views=False)
 
     def __init__(
         self,
@@ -61,11 +88,27 @@ class TransformersBackend:
     ) -> None:
         self.path = Path(model_path)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.dtype = dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+        self.dtype = _dtype_name(dtype or ("bfloat16" if self.device.startswith("cuda") else "float32"))
         if n_threads:
             torch.set_num_threads(n_threads)
+        tokenizer, model = self._load()
+        self._attach(tokenizer, model, n_ctx, n_batch)
+
+    @classmethod
+    def from_model(cls, model, tokenizer=None, *, n_ctx: int | None = None, n_batch: int = 512):
+        """A backend over a model someone already loaded (``model.generate(custom_generate=...)``).
+        Without a tokenizer, pieces are empty: no completion text, no stop sequences."""
+        self = cls.__new__(cls)
+        self.path = Path(getattr(model, "name_or_path", "") or "model")
+        self.device = str(model.device)
+        self.dtype = str(model.dtype).removeprefix("torch.")
+        limit = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 20)
+        self._attach(tokenizer, model, n_ctx or limit, n_batch)
+        return self
+
+    def _attach(self, tokenizer, model, n_ctx: int, n_batch: int) -> None:
+        self.tokenizer, self.model = tokenizer, model
         self.n_threads = torch.get_num_threads()
-        self.tokenizer, self.model = self._load()
         # transformers 5.24 names the KV cache `cache`; earlier releases `past_key_values`. An unknown
         # keyword would be swallowed by **kwargs and every step would run without its context.
         params = inspect.signature(self.model.forward).parameters
@@ -75,7 +118,7 @@ class TransformersBackend:
         self.n_batch = n_batch
         self.eog = self._eog_ids()
         self._pieces: dict[int, bytes] = {}
-        self._specials = set(self.tokenizer.all_special_ids)
+        self._specials = set(self.tokenizer.all_special_ids) if self.tokenizer is not None else set()
 
     def _load(self):
         kwargs = {}
@@ -93,13 +136,15 @@ class TransformersBackend:
 
     def _eog_ids(self) -> frozenset[int]:
         ids = set()
-        for source in (self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id):
+        tokenizer_eos = self.tokenizer.eos_token_id if self.tokenizer is not None else None
+        for source in (self.model.generation_config.eos_token_id, tokenizer_eos):
             if isinstance(source, int):
                 ids.add(source)
             elif source:
                 ids.update(source)
-        vocab = self.tokenizer.get_vocab()
-        ids.update(vocab[t] for t in _EOG_TEXTS if t in vocab)
+        if self.tokenizer is not None:
+            vocab = self.tokenizer.get_vocab()
+            ids.update(vocab[t] for t in _EOG_TEXTS if t in vocab)
         return frozenset(ids)
 
     # -- vocabulary ----------------------------------------------------------------------------
@@ -127,6 +172,8 @@ class TransformersBackend:
         return cached
 
     def _piece(self, token: int) -> bytes:
+        if self.tokenizer is None:
+            return b""
         text = self.tokenizer.convert_ids_to_tokens(token)
         if text is None:
             return b""
@@ -147,11 +194,21 @@ class TransformersBackend:
     def sequence(self) -> TransformersSequence:
         return TransformersSequence(self)
 
-    def multi_sequence(self, n_seq: int, n_ctx: int):
-        raise UscdError("the hf backend cannot decode several sequences in one context yet; use --batch 1")
+    def multi_sequence(self, n_seq: int, n_ctx: int) -> TransformersMultiSequence:
+        """n_seq sequences advanced together by one forward pass per ``decode``."""
+        limit = _attention_limit(self.model.config)
+        if limit is not None and limit < self.n_ctx:
+            raise UscdError(
+                f"the batched hf context applies full attention only, and this model limits attention "
+                f"to {limit} tokens in some layers: use --batch 1, or --n-ctx {limit}"
+            )
+        return TransformersMultiSequence(self, n_seq, n_ctx)
 
-    def release(self, seq: TransformersSequence) -> None:
-        seq.reset()
+    def release(self, seq: TransformersSequence | TransformersMultiSequence) -> None:
+        if isinstance(seq, TransformersMultiSequence):
+            seq.close()
+        else:
+            seq.reset()
 
     def describe(self) -> dict:
         return {
