@@ -63,14 +63,16 @@ def main() -> int:
     verdicts = {key: res.passed for key, res in run_many(programs, limits=Limits(wall_s=10.0, cpu_s=10))}
     ours = {t for (t, who), ok in verdicts.items() if ok and who == "uscd"}
     their_pass = {t for (t, who), ok in verdicts.items() if ok and who == "evalplus"}
-    same_code = sum(
-        problems[s["task_id"]].code(s["completion"]).strip() == t.strip()
+    different_code = sorted(
+        s["task_id"]
         for s, t in zip(samples, theirs, strict=True)
+        if problems[s["task_id"]].code(s["completion"]).strip() != t.strip()
     )
     report = {
         "run": str(args.folder),
         "samples": len(samples),
-        "same_code": same_code,
+        "same_code": len(samples) - len(different_code),
+        "different_code": different_code,
         "passed_uscd": len(ours),
         "passed_evalplus": len(their_pass),
         "only_uscd": sorted(ours - their_pass),
