@@ -17,13 +17,20 @@ from uscd.report.output import to_json
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = Path("results")  # relative, as docs/results.md's commands give them: paths appear in the report
 
+# the first verdict's methods by name: later runs in the same folders (the peers, branch) have their own report
+WAVE1_HUMANEVAL = ["greedy", "cd", "cfg", "uscd-cal", "uscd-official", "uscd-paper", "uscd-paper-offlame"]
 REPORTS = {
     "docs/results": {
-        "paths": ["qwen2.5-coder-0.5b/humaneval", "qwen2.5-coder-0.5b/mbpp", "qwen2.5-coder-1.5b/humaneval"],
+        "paths": [f"qwen2.5-coder-0.5b/humaneval/{m}" for m in WAVE1_HUMANEVAL]
+        + ["qwen2.5-coder-0.5b/mbpp", "qwen2.5-coder-1.5b/humaneval"],
         "baseline": "greedy",
         "calibration_grid": "qwen2.5-coder-0.5b/calibration-mbpp-validation",
     },
     "docs/results/sampled": {"paths": ["qwen2.5-coder-0.5b/humaneval-t0.8-n10"], "baseline": "sample"},
+    "docs/results/humaneval-peers-branch": {
+        "paths": [f"qwen2.5-coder-0.5b/humaneval/{m}" for m in ("greedy", "adadec", "spa", "branch", "filter")],
+        "baseline": "greedy",
+    },
 }
 
 
