@@ -17,7 +17,8 @@ from uscd.report.output import to_json
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = Path("results")  # relative, as docs/results.md's commands give them: paths appear in the report
 
-# the first verdict's methods by name: later runs in the same folders (the peers, branch) have their own report
+# the first verdict's methods by name: later runs in the same folders (peers, branch) have their own report
+PEERS_AND_BRANCH = ("greedy", "adadec", "spa", "branch", "filter")
 WAVE1_HUMANEVAL = ["greedy", "cd", "cfg", "uscd-cal", "uscd-official", "uscd-paper", "uscd-paper-offlame"]
 REPORTS = {
     "docs/results": {
@@ -28,7 +29,7 @@ REPORTS = {
     },
     "docs/results/sampled": {"paths": ["qwen2.5-coder-0.5b/humaneval-t0.8-n10"], "baseline": "sample"},
     "docs/results/humaneval-peers-branch": {
-        "paths": [f"qwen2.5-coder-0.5b/humaneval/{m}" for m in ("greedy", "adadec", "spa", "branch", "filter")],
+        "paths": [f"qwen2.5-coder-0.5b/humaneval/{m}" for m in PEERS_AND_BRANCH],
         "baseline": "greedy",
     },
 }
