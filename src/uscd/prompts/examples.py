@@ -22,7 +22,7 @@ import ast
 import doctest
 import re
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from uscd.errors import UscdError
 from uscd.prompts.lame import Removal, derive, normalize_language
@@ -42,14 +42,7 @@ class Check:
     expected: str = ""  # doctest: the expected output; equals: the expected value's expression
 
     def to_dict(self) -> dict:
-        return {
-            "line": self.line,
-            "kind": self.kind,
-            "text": self.text,
-            "mode": self.mode,
-            "code": self.code,
-            "expected": self.expected,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
