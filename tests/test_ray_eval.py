@@ -284,3 +284,24 @@ def test_bad_ray_flags_are_one_line_errors(tmp_path, tiny_model, flags, message)
     done = _run(_eval_cmd(tmp_path / "out", tiny_model, *flags, "--generation-only"))
     assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+class _FakeRay:
+    def __init__(self) -> None:
+        self.addresses: list = []
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, address=None, **kwargs) -> None:
+        self.addresses.append(address)
+
+
+@pytest.mark.parametrize("address", ["local", "auto"])
+def test_local_starts_a_cluster_and_auto_joins_one(address):
+    # None would make ray.init join whatever /tmp/ray/ray_current_cluster names, even a dead head
+    from uscd.run.ray_engine import _connect
+
+    fake = _FakeRay()
+    _connect(fake, address)
+    assert fake.addresses == [address]

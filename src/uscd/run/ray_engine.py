@@ -188,7 +188,9 @@ def _connect(ray, address: str) -> None:
         _check_reachable(address)  # ray.init retries an unreachable address for minutes
     try:
         ray.init(
-            address=None if address == "local" else address,
+            # "local" (not None): None would join whatever /tmp/ray/ray_current_cluster names, even a
+            # head that died with an earlier session, and hang there instead of starting one
+            address=address,
             logging_level="ERROR",
             log_to_driver=False,
             include_dashboard=False,
