@@ -45,8 +45,6 @@ class ServerMethods:
         for spec in self.specs:
             if spec.lame_source != "derived":
                 raise UscdError(f"method {spec.label}: the server derives lame prompts; drop lame=official")
-            if RULES[spec.rule].program_search:
-                raise UscdError(f"method {spec.label}: rule {spec.rule} is not served (generate / eval only)")
             _build(spec.rule, spec.knobs)  # refuse a bad knob value at start-up, not per request
         self.by_label = {spec.label: spec for spec in self.specs}
 
@@ -75,9 +73,6 @@ class ServerMethods:
             raise ApiError(
                 400, f"unknown rule {rule_name!r}; choose one of {', '.join(RULES)}", param="uscd.rule"
             )
-        if RULES[rule_name].program_search:
-            message = f"rule {rule_name} is not served (uscd generate / uscd eval only)"
-            raise ApiError(400, message, param="uscd.rule")
         changed = _knobs(rule_name, options)
         if changed and rule_name == spec.rule:
             label = f"{label}*"  # the server's method with knobs changed by the request
