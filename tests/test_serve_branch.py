@@ -65,6 +65,18 @@ def test_a_request_chooses_the_branch_method_by_rule_or_by_label(live_default):
     assert by_rule.choices[0].model_extra["uscd"]["search"]["branches_tried"] == 1
 
 
+def test_a_request_asks_for_the_models_preset(live_default):
+    out = live_default.client.completions.create(
+        model="fake-coder", prompt=PROMPT, max_tokens=12, extra_body={"uscd": {"preset": "branch"}}
+    )
+    assert (
+        out.model_extra["uscd"]["method"] == "@branch"
+        and out.model_extra["uscd"]["knobs"]["max_branches"] == 6
+    )
+    assert out.choices[0].text == single_stream(6, 12).completion
+    assert out.choices[0].model_extra["uscd"]["search"]["programs"] >= 1
+
+
 def test_the_method_label_and_knobs_of_the_server(server):
     out = server.client.completions.create(
         model="fake-coder",
