@@ -41,7 +41,8 @@ async def search_completions(
 ):
     """Answer a completion whose method searches over programs (`requests`: one per choice)."""
     if body.logprobs is not None:
-        raise ApiError(400, f"logprobs are not reported for the {method.rule_name} method", param="logprobs")
+        message = f"logprobs are not reported for the {method.rule_name} method"
+        raise ApiError(400, message, param="logprobs", code="unsupported_for_method")
     deadline = monotonic_deadline(st.config.deadline_s)
     decoders = [FeedDecoder(st.scheduler.feed, st.backend.piece, deadline) for _ in requests]
     tasks = [
