@@ -51,6 +51,7 @@ def test_a_server_branch_method_answers_what_the_single_stream_search_does(serve
     assert out.model_extra["uscd"]["rule"] == "branch" and out.model_extra["uscd"]["method"] == "b"
     assert out.usage.completion_tokens == len(expected.tokens)
     server.wait_idle()
+    assert server.health()["outcomes"]["served"] >= 3  # every program of the search is tallied
 
 
 def test_a_request_chooses_the_branch_method_by_rule_or_by_label(live_default):
@@ -175,6 +176,7 @@ def test_a_client_that_goes_away_stops_the_search_and_frees_its_slot():
         assert ticket.cancelled and feed.waiting() == 0
         health = live.health()
         assert health["engine_alive"] and health["in_flight"] == 0
+        assert health["outcomes"] == {"Cancelled": 1}
         out = live.client.completions.create(
             model="fake-coder", prompt=PROMPT, max_tokens=3, extra_body={"uscd": {"rule": "greedy"}}
         )

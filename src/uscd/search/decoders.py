@@ -62,11 +62,12 @@ def program_decoder(decoder: Decoder | ProgramDecoder) -> ProgramDecoder:
 
 
 class _Waiter:
-    """A ticket's listener that only waits for the end."""
+    """A ticket's listener that only waits for the end (and tells `on_done`, in the loop's thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_done: Callable[[Generation | UscdError], None] | None = None) -> None:
         self.finished = threading.Event()
         self.result: Generation | UscdError | None = None
+        self.on_done = on_done
 
     def started(self, prepared: Prepared) -> None:
         pass
@@ -76,7 +77,11 @@ class _Waiter:
 
     def done(self, result: Generation | UscdError) -> None:
         self.result = result
-        self.finished.set()
+        try:
+            if self.on_done is not None:
+                self.on_done(result)
+        finally:
+            self.finished.set()
 
 
 class FeedDecoder:
@@ -84,18 +89,23 @@ class FeedDecoder:
     one request at a time; ``cancel`` (any thread) stops the ticket in flight and every later one.
 
     `piece` reads a token's bytes from the vocabulary (the backend's ``piece``: a read-only lookup,
-    safe beside the loop's decoding). Every ticket gets `deadline` (``time.monotonic()``)."""
+    safe beside the loop's decoding). Every ticket gets `deadline` (``time.monotonic()``);
+    `on_done` hears every program's outcome (a server's tally)."""
 
     def __init__(
-        self, feed: RequestFeed, piece: Callable[[int], bytes], deadline: float | None = None
+        self,
+        feed: RequestFeed,
+        piece: Callable[[int], bytes],
+        deadline: float | None = None,
+        on_done: Callable[[Generation | UscdError], None] | None = None,
     ) -> None:
-        self.feed, self._piece, self.deadline = feed, piece, deadline
+        self.feed, self._piece, self.deadline, self.on_done = feed, piece, deadline, on_done
         self._lock = threading.Lock()
         self._pending: Ticket | None = None
         self._cancelled = False
 
     def generate(self, request: Request, hook: StepHook | None = None) -> Generation:
-        return self._run(Ticket(request, _Waiter(), hook, self.deadline))
+        return self._run(Ticket(request, _Waiter(self.on_done), hook, self.deadline))
 
     def branch(self, request: Request, base: Generation, at: int, token: int) -> Generation:
         if request.rule.max_lookahead() > 0:
@@ -104,7 +114,8 @@ class FeedDecoder:
             raise UscdError(f"cannot branch at step {at} of a generation of {len(base.tokens)} tokens")
         continued = replace(request, continuation=(*base.tokens[:at], token))
         trace = tuple(forked_trace(base, at, token, self._piece))
-        return self._run(Ticket(continued, _Waiter(), None, self.deadline, continuation_trace=trace))
+        waiter = _Waiter(self.on_done)
+        return self._run(Ticket(continued, waiter, None, self.deadline, continuation_trace=trace))
 
     def piece(self, token: int) -> bytes:
         return self._piece(token)

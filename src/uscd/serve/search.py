@@ -44,7 +44,8 @@ async def search_completions(
         message = f"logprobs are not reported for the {method.rule_name} method"
         raise ApiError(400, message, param="logprobs", code="unsupported_for_method")
     deadline = monotonic_deadline(st.config.deadline_s)
-    decoders = [FeedDecoder(st.scheduler.feed, st.backend.piece, deadline) for _ in requests]
+    scheduler = st.scheduler
+    decoders = [FeedDecoder(scheduler.feed, st.backend.piece, deadline, scheduler.count) for _ in requests]
     tasks = [
         asyncio.ensure_future(asyncio.to_thread(run_search, dec, req, CHECK_LEVEL))
         for dec, req in zip(decoders, requests, strict=True)
