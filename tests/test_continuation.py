@@ -135,12 +135,13 @@ def test_the_continuation_counts_against_the_token_limit():
         assert gen.tokens == list(range(1, 7)) and gen.finish_reason == "length" and gen.steps == 6
 
 
-def test_auxiliary_lanes_are_conditioned_on_the_continuation():
+@pytest.mark.parametrize("sync", ["lazy", "eager"])
+def test_auxiliary_lanes_are_conditioned_on_the_continuation(sync):
     """Every lame row the rule reads is the fake model's row for the lame prompt + every token
     chosen so far, the continuation included, on both drivers."""
     backend = Fake()
     cont = (3, 17, 4, 9)
-    req = request("uscd", continuation=cont)
+    req = request("uscd", config=replace(CONFIG, sync=sync), continuation=cont)
     lame = backend.tokenize(LAME)
     for driver in ("single", "batched"):
         seen: list = []
@@ -174,3 +175,14 @@ def test_a_bad_continuation_is_refused_in_one_line():
         assert isinstance(got, error) and needle in str(got)
     fits = request(continuation=(1,) * 4, config=replace(CONFIG, max_new_tokens=5))
     assert Decoder(backend).run(fits).steps == 5
+
+
+def test_a_branch_request_is_refused_past_the_end_or_for_a_rule_that_looks_ahead():
+    from uscd.engine.request import branched
+
+    req = request()
+    assert branched(req, [4, 5, 6], 2, 9).continuation == (4, 5, 9)
+    with pytest.raises(UscdError, match="cannot branch at step 4"):
+        branched(req, [4, 5, 6], 4, 9)
+    with pytest.raises(UscdError, match="looks ahead"):
+        branched(request("adadec"), [4, 5, 6], 1, 9)

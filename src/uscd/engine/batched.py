@@ -383,9 +383,8 @@ class BatchedDecoder:
         """Put a ticket in free slot `s` (or finish it at once, when its continuation ends it)."""
         assert ticket.prepared is not None
         state = SequenceState(ticket.prepared, self.backend, ticket.hook)
-        if state.take_continuation(
-            ticket.continuation_trace
-        ):  # its continuation alone ends it: nothing to decode
+        # a continuation that ends the generation by itself leaves nothing to decode
+        if state.take_continuation(ticket.continuation_trace):
             _notify(ticket, "done", state.finish())
             return
         self._slots[s] = slot = _Slot(s, stride, ticket.id, state)

@@ -4,7 +4,7 @@ place for both drivers (and the server)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from numbers import Integral
 
 from uscd.engine.generation import GenerationConfig
@@ -39,6 +39,16 @@ class Request:
         if isinstance(aux, str):
             return aux if name == "lame" else None
         return aux.get(name)
+
+
+def branched(request: Request, tokens: list[int], at: int, token: int) -> Request:
+    """`request` continued by the first `at` of a generation's `tokens` and then `token` (a branch
+    of that generation at step `at`); refused when the rule looks ahead or `at` is past the end."""
+    if request.rule.max_lookahead() > 0:
+        raise UscdError(f"a branch cannot be continued with {request.rule.name}: it looks ahead")
+    if not 0 <= at <= len(tokens):
+        raise UscdError(f"cannot branch at step {at} of a generation of {len(tokens)} tokens")
+    return replace(request, continuation=(*tokens[:at], token))
 
 
 def as_request(item: Request | tuple) -> Request:

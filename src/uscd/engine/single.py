@@ -10,7 +10,6 @@ with the cache of the prefix it shares with the standard prompt copied rather th
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from uscd.engine.backends import Backend
 from uscd.engine.backends import Sequence as BackendSequence
 from uscd.engine.generation import Generation, GenerationConfig, forked_trace
 from uscd.engine.prefix import shared_for_start
-from uscd.engine.request import AuxPrompts, Request, prepare
+from uscd.engine.request import AuxPrompts, Request, branched, prepare
 from uscd.engine.state import AuxLane, SequenceState, StepHook
 from uscd.errors import UscdError
 from uscd.methods import Rule, Sampler
@@ -110,11 +109,7 @@ class Decoder:
         the copy is tested against). The trace keeps `base`'s steps before `at`; the forced step is
         traced as `base`'s step `at` with the new token.
         """
-        if request.rule.max_lookahead() > 0:
-            raise UscdError(f"a branch cannot be continued with {request.rule.name}: it looks ahead")
-        if not 0 <= at <= len(base.tokens):
-            raise UscdError(f"cannot branch at step {at} of a generation of {len(base.tokens)} tokens")
-        prepared = prepare(self.backend, replace(request, continuation=(*base.tokens[:at], token)))
+        prepared = prepare(self.backend, branched(request, base.tokens, at, token))
         prefix = prepared.prompt_tokens + base.tokens[:at]
         if reuse_cache and self.std.tokens[: len(prefix)] != prefix:
             raise UscdError("the standard sequence no longer holds the generation to branch from")

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Protocol
 
 from uscd.engine.feed import Cancelled, RequestFeed, Ticket
 from uscd.engine.generation import Generation, forked_trace
-from uscd.engine.request import Prepared, Request
+from uscd.engine.request import Prepared, Request, branched
 from uscd.engine.single import Decoder
 from uscd.engine.state import StepHook
 from uscd.errors import UscdError
@@ -108,11 +107,7 @@ class FeedDecoder:
         return self._run(Ticket(request, _Waiter(self.on_done), hook, self.deadline))
 
     def branch(self, request: Request, base: Generation, at: int, token: int) -> Generation:
-        if request.rule.max_lookahead() > 0:
-            raise UscdError(f"a branch cannot be continued with {request.rule.name}: it looks ahead")
-        if not 0 <= at <= len(base.tokens):
-            raise UscdError(f"cannot branch at step {at} of a generation of {len(base.tokens)} tokens")
-        continued = replace(request, continuation=(*base.tokens[:at], token))
+        continued = branched(request, base.tokens, at, token)
         trace = tuple(forked_trace(base, at, token, self._piece))
         waiter = _Waiter(self.on_done)
         return self._run(Ticket(continued, waiter, None, self.deadline, continuation_trace=trace))

@@ -57,9 +57,15 @@ async def search_completions(
     except UscdError as exc:
         raise from_engine(exc) from None
     finally:
-        for dec in decoders:
+        for dec, task in zip(decoders, tasks, strict=True):
             dec.cancel()
+            task.add_done_callback(_retrieved)  # a search stopped early ends with Cancelled: expected
     return _answer(body, shape, results)
+
+
+def _retrieved(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _all_or_gone(request: HttpRequest, tasks: list[asyncio.Future]) -> list[Generation]:
