@@ -83,7 +83,7 @@ def test_the_search_on_a_serve_loop_on_a_humaneval_prompt(decoder, humaneval_rec
     assert record["executions"] == 1 + record["branches_tried"]
     assert record["outcome"] in ("a-passed", "branch-passed", "best-branch", "a-kept")
     for branch in record["branches"]:
-        assert branch["tokens"] >= 1 and branch["text"]
+        assert branch["tokens"] >= 1  # the forced token at least (an end-of-text token has no text)
     if record["chosen"] >= 0:
         assert gen.completion != record["a_completion"]
     assert loop.in_flight() == 0
