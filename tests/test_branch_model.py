@@ -55,3 +55,35 @@ def test_branch_method_on_a_humaneval_prompt(decoder, humaneval_records):
     assert record["outcome"] in ("a-passed", "branch-passed", "best-branch", "a-kept")
     if record["chosen"] >= 0:
         assert gen.completion != record["a_completion"]
+
+
+def test_the_search_on_a_serve_loop_on_a_humaneval_prompt(decoder, humaneval_records):
+    """The search through a running serve loop (FeedDecoder, as `uscd serve` runs it): a whole record,
+    every branch a continuation request decoded on from A's prefix and its forced token (batched
+    kernels round differently, so nothing here is compared with the single stream's tokens)."""
+    import threading
+
+    from uscd.engine import BatchedDecoder, RequestFeed
+    from uscd.search.decoders import FeedDecoder
+
+    prompt = humaneval_records[2]["prompt"]
+    request = Request(prompt, None, BranchSearch(max_branches=2), Sampler(), GenerationConfig(96, STOPS))
+    loop, feed = BatchedDecoder(decoder.backend, 2), RequestFeed()
+    thread = threading.Thread(target=loop.serve, args=(feed,), kwargs={"idle_s": 0.05})
+    thread.start()
+    try:
+        fd = FeedDecoder(feed, decoder.backend.piece)
+        gen = branch_generate(fd, request)
+    finally:
+        feed.close()
+        thread.join(60)
+        loop.close()
+    record = gen.search
+    assert record["checks"] >= 1 and record["a_completion"].strip()
+    assert record["executions"] == 1 + record["branches_tried"]
+    assert record["outcome"] in ("a-passed", "branch-passed", "best-branch", "a-kept")
+    for branch in record["branches"]:
+        assert branch["tokens"] >= 1  # the forced token at least (an end-of-text token has no text)
+    if record["chosen"] >= 0:
+        assert gen.completion != record["a_completion"]
+    assert loop.in_flight() == 0

@@ -345,14 +345,12 @@ def test_generate_refuses_before_loading_a_model():
     assert_one_line_error(uscd("generate", "--demo", "--rule", "branch", "--branch-steps", "0"), "k must")
 
 
-def test_the_server_refuses_the_branch_method():
-    from uscd.serve.errors import ApiError
+def test_the_server_takes_the_branch_method():
+    """Served since issue #18's search runs on the serve loop (tests/test_serve_branch.py)."""
     from uscd.serve.method import ServerMethods
 
-    with pytest.raises(UscdError, match="not served"):
-        ServerMethods("branch")
-    with pytest.raises(ApiError, match="not served"):
-        ServerMethods("greedy").resolve({"rule": "branch"})
+    assert ServerMethods("branch").resolve(None).rule.program_search
+    assert ServerMethods("greedy").resolve({"rule": "branch", "k": 2}).rule.k == 2
 
 
 # -- the equal-compute baseline: filter ------------------------------------------------------

@@ -556,7 +556,7 @@ def test_an_unknown_knob_error_lists_the_rules_own_knobs(live):
         live.client.completions.create(
             model="fake-coder", prompt=PROMPT, extra_body={"uscd": {"rule": "greedy", "rhoo": 1}}
         )
-    assert _error(err)["message"].endswith("known: method, rule, lame_prompt, language")
+    assert _error(err)["message"].endswith("known: method, rule, preset, lame_prompt, language")
     with pytest.raises(openai.BadRequestError) as err:
         live.client.completions.create(model="fake-coder", prompt=PROMPT, extra_body={"uscd": {"rhoo": 1}})
     assert "rho, alpha, measure, threshold" in _error(err)["message"]

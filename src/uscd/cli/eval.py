@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--methods",
         default="greedy,uscd",
-        help="comma-separated [LABEL=]RULE[:knob=value...] (default: greedy,uscd), e.g. "
-        "'greedy,cd,paper=uscd:measure=std-norm:threshold=0.8947,offl=uscd:lame=official'",
+        help="comma-separated [LABEL=]RULE[:knob=value...] or [LABEL=]@PRESET (the model's measured "
+        "method, e.g. @branch) (default: greedy,uscd), e.g. "
+        "'greedy,cd,paper=uscd:measure=std-norm:threshold=0.8947,offl=uscd:lame=official,@branch'",
     )
     p.add_argument(
         "--out", default=None, help="run folder root (default: runs/<task>); one subfolder per method"
@@ -160,7 +161,7 @@ def run_eval_cmd(args: argparse.Namespace) -> int:
         report = check_references(task, sandbox_of(args), limit=args.limit)
         print_reference_report(report)
         return 0 if report["passed"] == report["problems"] else 1
-    settings = eval_settings(args, runner.parse_methods(args.methods))
+    settings = eval_settings(args, runner.parse_methods(args.methods, args.model))
     with RichProgress(not args.quiet) as progress:
         summaries = runner.run_eval(settings, progress=progress)
     print_summaries(summaries, settings.run.out)

@@ -16,9 +16,11 @@ from uscd.cli._options import (
     check_threads,
     positive_int,
     rule_from_args,
+    rule_knobs,
     sampler_from_args,
 )
 from uscd.errors import UscdError
+from uscd.methods import make_rule
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_prompt_style_option(p)
     add_model_options(p)
     add_rule_options(p)
-    p.set_defaults(func=run)
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="the model's measured method by name (e.g. branch: docs/branch.md), instead of --rule "
+        "and its knobs",
+    )
+    p.set_defaults(func=run, rule=None)  # --rule's default (uscd) is applied when no preset is given
 
 
 def read_text(path: str | None, what: str) -> str:
@@ -108,13 +116,8 @@ def run(args: argparse.Namespace) -> int:
     prompt = demo_prompt() if args.demo else read_text(args.prompt, "prompt")
     if not prompt.strip():
         raise UscdError("the prompt is empty")
-    rule = rule_from_args(args)
-    if rule.program_search:
-        from uscd.prompts.lame import normalize_language
-        from uscd.search.branch import check_setting
-
-        check_setting(rule, normalize_language(args.language), args.prompt_style == "chat")
-    sampler = sampler_from_args(args, args.rule)
+    rule, preset = chosen_rule(args)
+    sampler = sampler_from_args(args, args.rule or rule.name)
     aux, warnings = aux_for(prompt, rule, args)
     decoder = open_decoder(
         args.model, backend=args.backend, n_ctx=args.n_ctx, n_threads=args.threads, dtype=args.dtype
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     print_warnings(warnings)
     gen = decode(decoder, prompt, aux, rule, sampler, config)
     if args.json:
-        out = result_json(gen, rule, sampler, warnings)
+        out = result_json(gen, rule, sampler, warnings, preset)
         if chat is not None:
             out.update(
                 prompt=prompt, reply=chat.reply_prefix + gen.completion, code=chat.code(gen.completion)
@@ -149,6 +152,32 @@ def run(args: argparse.Namespace) -> int:
     if chat is not None:
         print_code(chat.code(gen.completion))
     return 0
+
+
+def chosen_rule(args: argparse.Namespace) -> tuple:
+    """The rule of --rule and its knobs, or of --preset (the model's, with its knobs): (rule, preset);
+    a program search (branch) is refused here where it cannot run."""
+    preset = None
+    if args.preset is None:
+        rule = rule_from_args(args, args.rule or "uscd")
+    else:
+        preset = preset_of(args)
+        rule = make_rule(preset.rule, **preset.knobs)
+        print(f"preset {preset.name}: {preset.rule} {preset.knobs}; {preset.evidence}", file=sys.stderr)
+    if rule.program_search:
+        from uscd.prompts.lame import normalize_language
+        from uscd.search.branch import check_setting
+
+        check_setting(rule, normalize_language(args.language), args.prompt_style == "chat")
+    return rule, preset
+
+
+def preset_of(args: argparse.Namespace):
+    from uscd.methods.presets import find_preset
+
+    if args.rule is not None or any(v is not None for v in rule_knobs(args).values()):
+        raise UscdError("--preset sets the rule and its knobs: drop --rule and the knob options")
+    return find_preset(args.preset, args.model)
 
 
 def decode(decoder, prompt: str, aux: dict, rule, sampler, config):
@@ -186,7 +215,7 @@ def as_chat(prompt: str, lame: str | None, args: argparse.Namespace, decoder):
     return chat
 
 
-def result_json(gen, rule, sampler, warnings: list[str]) -> dict:
+def result_json(gen, rule, sampler, warnings: list[str], preset=None) -> dict:
     from dataclasses import asdict
 
     return {
@@ -194,6 +223,7 @@ def result_json(gen, rule, sampler, warnings: list[str]) -> dict:
         "finish_reason": gen.finish_reason,
         "rule": rule.name,
         "knobs": rule.knobs(),
+        **({"preset": preset.describe()} if preset is not None else {}),
         "sampler": {
             "temperature": sampler.temperature,
             "top_p": sampler.top_p,

@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         default="uscd",
-        help="the server's methods, LABEL=RULE:knob=value,... as in `uscd eval --methods`; the first is "
-        "the default, a request picks another with extra_body={'uscd': {'method': LABEL}} (default: uscd)",
+        help="the server's methods, LABEL=RULE:knob=value,... or @PRESET (the model's measured method, "
+        "e.g. @branch) as in `uscd eval --methods`; the first is the default, a request picks another "
+        "with extra_body={'uscd': {'method': LABEL}} (default: uscd)",
     )
     p.add_argument(
         "--max-waiting", type=positive_int, default=64, help="queued requests before 429 (default 64)"
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     check_threads(args.threads)
     if args.deadline < 0:
         raise UscdError(f"--deadline must be >= 0 seconds, got {args.deadline}")
-    methods = ServerMethods(args.method)  # a bad method fails before the model loads
+    methods = ServerMethods(args.method, args.model)  # a bad method fails before the model loads
     check_port(args.host, args.port)
     path = resolve(args.model)
     backend = load_backend(args.backend, path, n_ctx=args.n_ctx, n_threads=args.threads, dtype=args.dtype)

@@ -174,8 +174,11 @@ class BatchedDecoder:
                 if isinstance(prepared, UscdError):
                     yield index, prepared
                     continue
-                state_hook = None if hook is None else _bind(hook, index)
-                slots[s] = slot = _Slot(s, stride, index, SequenceState(prepared, self.backend, state_hook))
+                state = SequenceState(prepared, self.backend, None if hook is None else _bind(hook, index))
+                if state.take_continuation():  # its continuation alone ends it: nothing to decode
+                    yield index, state.finish()
+                    continue
+                slots[s] = slot = _Slot(s, stride, index, state)
                 slot.waiting = slot.state.config.share_prefix and _being_prefilled(ctx, slots, slot)
                 if not slot.waiting:
                     self._take_prompt(slot, ctx)
@@ -253,10 +256,12 @@ class BatchedDecoder:
         return False
 
     def _take_prompt(self, slot: _Slot, ctx) -> None:
-        """Start a refilled slot's standard sequence, reusing the cache of a sequence that already
-        holds the same prompt (the other samples of a problem when n > 1)."""
+        """Start a refilled slot's standard sequence (its prompt and continuation), reusing the cache
+        of a sequence that already holds the same prompt (the other samples of a problem when n > 1;
+        the generation a branch continues, while its cells are kept)."""
         prompt = slot.prompt_tokens
-        src, shared = holder(ctx.tokens, prompt, prompt) if slot.state.config.share_prefix else (None, 0)
+        full = prompt + slot.state.continuation
+        src, shared = holder(ctx.tokens, prompt, full) if slot.state.config.share_prefix else (None, 0)
         if src == slot.std_seq:  # this slot's previous request had the same prompt
             ctx.truncate(src, shared)
         elif src is not None:
@@ -265,7 +270,7 @@ class BatchedDecoder:
             ctx.remove(slot.std_seq)
         for seq in slot.lane_seq.values():
             ctx.remove(seq)
-        slot.feeds = {slot.std_seq: prompt[shared:]}
+        slot.feeds = {slot.std_seq: full[shared:]}
         slot.state.out.reused_prompt_tokens = shared
 
     def _schedule_catch_up(self, slot: _Slot, ctx) -> None:
@@ -368,18 +373,25 @@ class BatchedDecoder:
 
     def _refill_from(self, feed: RequestFeed, ctx, stride: int) -> None:
         for s in range(self.batch_size):
-            if self._slots[s] is not None:
-                continue
-            ticket = feed.next_ready()
-            if ticket is None:
-                return
-            assert ticket.prepared is not None
-            state = SequenceState(ticket.prepared, self.backend, ticket.hook)
-            self._slots[s] = slot = _Slot(s, stride, ticket.id, state)
-            slot.ticket = ticket
-            slot.waiting = state.config.share_prefix and _being_prefilled(ctx, self._slots, slot)
-            if not slot.waiting:
-                self._take_prompt(slot, ctx)
+            while self._slots[s] is None:
+                ticket = feed.next_ready()
+                if ticket is None:
+                    return
+                self._fill(s, ticket, ctx, stride)
+
+    def _fill(self, s: int, ticket: Ticket, ctx, stride: int) -> None:
+        """Put a ticket in free slot `s` (or finish it at once, when its continuation ends it)."""
+        assert ticket.prepared is not None
+        state = SequenceState(ticket.prepared, self.backend, ticket.hook)
+        # a continuation that ends the generation by itself leaves nothing to decode
+        if state.take_continuation(ticket.continuation_trace):
+            _notify(ticket, "done", state.finish())
+            return
+        self._slots[s] = slot = _Slot(s, stride, ticket.id, state)
+        slot.ticket = ticket
+        slot.waiting = state.config.share_prefix and _being_prefilled(ctx, self._slots, slot)
+        if not slot.waiting:
+            self._take_prompt(slot, ctx)
 
     def _stream(self, slot: _Slot, token: int) -> None:
         settled = slot.state.text.settled()

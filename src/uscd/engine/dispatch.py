@@ -89,7 +89,7 @@ class Engine:
             from uscd.search import run_search
 
             return run_search(self.single, req, self.check_level)
-        return self.single.generate(req.prompt, req.aux_prompts, req.rule, req.sampler, req.config)
+        return self.single.run(req)
 
     def close(self) -> None:
         if self._batched is not None:

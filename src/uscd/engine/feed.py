@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from uscd.engine.generation import Generation
+from uscd.engine.generation import Generation, TokenTrace
 from uscd.engine.request import Prepared, Request, prepare
 from uscd.engine.state import StepHook
 from uscd.errors import UscdError
@@ -28,15 +28,20 @@ class QueueFull(UscdError):
     """Too many requests are waiting for a slot; try again later."""
 
 
-class Cancelled(UscdError):
+class Stopped(UscdError):
+    """The request was stopped from outside (cancelled, out of time, shut down): whoever waits on
+    it must stop too, not go on to the next request."""
+
+
+class Cancelled(Stopped):
     """The request was cancelled (its client went away) before it finished."""
 
 
-class DeadlineExceeded(UscdError):
+class DeadlineExceeded(Stopped):
     """The request ran past its deadline and was stopped."""
 
 
-class ServerClosed(UscdError):
+class ServerClosed(Stopped):
     """The loop stopped (the server is shutting down) before the request finished."""
 
 
@@ -67,6 +72,8 @@ class Ticket:
     deadline: float | None = None  # time.monotonic() after which the request is stopped
     # how the loop tokenises the request (a chat is tokenised with its special tokens)
     prepare: Callable[..., Prepared] = prepare
+    # the traced steps of the request's continuation, where known (a branch: its base's steps)
+    continuation_trace: tuple[TokenTrace, ...] = ()
     id: int = field(default_factory=lambda: next(_ids))
     cancelled: bool = False
     prepared: Prepared | None = None

@@ -3,8 +3,8 @@ with a ``TokenTrace`` per step), and the stop-sequence matching both drivers sha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 from uscd.errors import UscdError
 
@@ -62,7 +62,7 @@ class Generation:
     lame_tokens_evaluated: int = 0
     shared_prefix_tokens: int = 0
     lookahead_tokens: int = 0  # tokens evaluated on branches to roll candidates out (AdaDec)
-    reused_prompt_tokens: int = 0  # batched: prompt cache taken from another sample of the same prompt
+    reused_prompt_tokens: int = 0  # batched: prompt (and continuation) cache taken from another sequence
     prefill_s: float = 0.0
     decode_s: float = 0.0
     search: dict | None = None  # a program-level search's record (the `branch` method), else None
@@ -80,6 +80,15 @@ class Generation:
         d["new_tokens"] = len(self.tokens)
         d["contrast_rate"] = round(self.contrast_rate, 4)
         return d
+
+
+def forked_trace(base: Generation, at: int, token: int, piece: Callable[[int], bytes]) -> list[TokenTrace]:
+    """The traced steps a branch of `base` at step `at` begins with: `base`'s steps before `at`,
+    and its step `at` with `token` chosen instead (where `base` traced them)."""
+    trace = base.trace[: at + 1]
+    if len(trace) == at + 1:
+        trace[at] = replace(trace[at], token=token, text=piece(token).decode("utf-8", errors="replace"))
+    return trace
 
 
 class StopMatcher:

@@ -10,15 +10,14 @@ with the cache of the prefix it shares with the standard prompt copied rather th
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 
 from uscd.engine.backends import Backend
 from uscd.engine.backends import Sequence as BackendSequence
-from uscd.engine.generation import Generation, GenerationConfig
+from uscd.engine.generation import Generation, GenerationConfig, forked_trace
 from uscd.engine.prefix import shared_for_start
-from uscd.engine.request import AuxPrompts, Request, prepare
+from uscd.engine.request import AuxPrompts, Request, branched, prepare
 from uscd.engine.state import AuxLane, SequenceState, StepHook
 from uscd.errors import UscdError
 from uscd.methods import Rule, Sampler
@@ -84,7 +83,11 @@ class Decoder:
         hook: StepHook | None = None,
     ) -> Generation:
         """One completion. `aux_prompts`: the lame prompt (a string) or prompts by name."""
-        prepared = prepare(self.backend, Request(prompt, aux_prompts, rule, sampler, config))
+        return self.run(Request(prompt, aux_prompts, rule, sampler, config), hook)
+
+    def run(self, request: Request, hook: StepHook | None = None) -> Generation:
+        """One request: its prompt and its continuation (if any) evaluated afresh, then decoded on."""
+        prepared = prepare(self.backend, request)
         return _Stream(self, SequenceState(prepared, self.backend, hook)).run()
 
     def branch(
@@ -97,7 +100,8 @@ class Decoder:
         reuse_cache: bool = True,
         hook: StepHook | None = None,
     ) -> Generation:
-        """`base` with its token at step `at` replaced by `token`, continued by the request's rule.
+        """`base` with its token at step `at` replaced by `token`, continued by the request's rule:
+        the request with the continuation `base.tokens[:at] + [token]`.
 
         `base` must be the last generation of `request` here: the standard sequence still holds its
         tokens, and the branch copies the cache of the prompt and the first `at` of them (a Branch)
@@ -105,25 +109,14 @@ class Decoder:
         the copy is tested against). The trace keeps `base`'s steps before `at`; the forced step is
         traced as `base`'s step `at` with the new token.
         """
-        if request.rule.max_lookahead() > 0:
-            raise UscdError(f"a branch cannot be continued with {request.rule.name}: it looks ahead")
-        if not 0 <= at <= len(base.tokens):
-            raise UscdError(f"cannot branch at step {at} of a generation of {len(base.tokens)} tokens")
-        prepared = prepare(self.backend, request)
+        prepared = prepare(self.backend, branched(request, base.tokens, at, token))
         prefix = prepared.prompt_tokens + base.tokens[:at]
         if reuse_cache and self.std.tokens[: len(prefix)] != prefix:
             raise UscdError("the standard sequence no longer holds the generation to branch from")
-        trace = base.trace[: at + 1]
-        if len(trace) == at + 1:
-            text = self.backend.piece(token).decode("utf-8", errors="replace")
-            trace[at] = replace(trace[at], token=token, text=text)
-        if reuse_cache:
-            seq = self.fork(len(prefix)).seq
-        else:
-            seq = self.fork(0).seq
-            seq.reset()
+        trace = forked_trace(base, at, token, self.backend.piece)
+        seq = self.fork(len(prefix) if reuse_cache else 0).seq
         state = SequenceState(prepared, self.backend, hook)
-        return _Stream(self, state, std=seq).resume(prefix, trace, [*base.tokens[:at], token])
+        return _Stream(self, state, std=seq).run(trace, held=len(prefix) if reuse_cache else 0)
 
 
 class _Stream:
@@ -136,28 +129,19 @@ class _Stream:
         # rows may be views into the backend's buffers when nothing outlives the step that reads them
         self.views = state.hook is None and decoder.backend.capabilities.views
 
-    def run(self) -> Generation:
+    def run(self, trace: list | None = None, held: int = 0) -> Generation:
+        """Evaluate the prompt and the request's continuation (taken as the first steps, traced by
+        `trace` where given), then decode. `held`: how many of those tokens `self.std` holds
+        already (a branch's copied cache); 0: it is reset and they are all evaluated here."""
         st, out = self.state, self.state.out
         t0 = time.perf_counter()
-        # Always the whole prompt, never a cached part of it: a prompt's last token evaluated alone
-        # rounds differently, and one stream is the exact path (same seed, same text, every time).
-        self.std.reset()
-        logits = self._extend(self.std, st.prompt_tokens)
-        if st.eager:
-            for lane in st.aux:
-                self._start(lane)
-        out.prefill_s = time.perf_counter() - t0
-        return self._loop(logits, t0)
-
-    def resume(self, prefix: list[int], trace: list, forced: list[int]) -> Generation:
-        """Continue from `forced` tokens chosen elsewhere; `self.std` holds `prefix` (the prompt and
-        the forced tokens but the last) already, or nothing (then it is evaluated here)."""
-        st, out = self.state, self.state.out
-        t0 = time.perf_counter()
-        held = len(self.std.tokens)
-        if st.resume(forced, trace):
+        if not held:
+            # Always the whole prompt, never a cached part of it: a prompt's last token evaluated alone
+            # rounds differently, and one stream is the exact path (same seed, same text, every time).
+            self.std.reset()
+        if st.take_continuation(trace or ()):
             return st.finish()
-        logits = self._extend(self.std, [*prefix[held:], forced[-1]])
+        logits = self._extend(self.std, (st.prompt_tokens + st.continuation)[held:])
         if st.eager:
             for lane in st.aux:
                 self._start(lane)

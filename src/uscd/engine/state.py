@@ -17,7 +17,7 @@ since its last update wait in ``pending`` until a step needs the lane again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -50,6 +50,7 @@ class SequenceState:
         self.rule, self.sampler, self.config = req.rule, req.sampler, req.config
         self.hook = hook
         self.prompt_tokens = prepared.prompt_tokens
+        self.continuation = prepared.continuation  # tokens chosen before this decode (a branch)
         self.aux = [AuxLane(name, prepared.aux_tokens[name]) for name in self.rule.aux]
         self.eager = bool(self.aux) and self.config.sync == "eager"
         self.generated: list[int] = []
@@ -153,6 +154,11 @@ class SequenceState:
             if self.accept(token):
                 return True
         return False
+
+    def take_continuation(self, trace: Sequence[TokenTrace] = ()) -> bool:
+        """Take the request's continuation as the first steps (with `trace`: their traced steps,
+        where known); True when it ends the generation (EOS, a stop sequence, the token limit)."""
+        return bool(self.continuation) and self.resume(self.continuation, list(trace))
 
     def finish(self) -> Generation:
         out = self.out

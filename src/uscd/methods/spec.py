@@ -1,4 +1,5 @@
-"""The method grammar of the command line: `[LABEL=]RULE[:knob=value...]`, comma-separated.
+"""The method grammar of the command line: `[LABEL=]RULE[:knob=value...]` or `[LABEL=]@PRESET` (a
+model's named method, uscd.methods.presets), comma-separated.
 
 Knob names and types come from the rule dataclasses themselves, so adding a knob to a rule makes
 it available here with no other change.
@@ -26,6 +27,7 @@ class MethodSpec:
     rule: str
     knobs: dict = field(default_factory=dict)
     lame_source: str = "derived"
+    preset: str | None = None  # the model's preset these knobs come from (`@NAME`)
 
     def build(self, defaults: dict) -> Rule:
         return make_rule(self.rule, **{**defaults, **self.knobs})
@@ -35,9 +37,10 @@ def knob_types(rule: str) -> dict[str, type]:
     return RULES[rule].knob_types()
 
 
-def parse_methods(text: str) -> list[MethodSpec]:
-    """`greedy,cd,paper=uscd:measure=std-norm:threshold=0.8947,uscd-offl=uscd:lame=official`."""
-    specs = [_parse_method(part.strip()) for part in text.split(",") if part.strip()]
+def parse_methods(text: str, model: str | None = None) -> list[MethodSpec]:
+    """`greedy,cd,paper=uscd:measure=std-norm:threshold=0.8947,uscd-offl=uscd:lame=official,@branch`;
+    a preset is `model`'s (None: the default model)."""
+    specs = [_parse_method(part.strip(), model) for part in text.split(",") if part.strip()]
     if not specs:
         raise UscdError("no methods given")
     labels = [s.label for s in specs]
@@ -46,9 +49,11 @@ def parse_methods(text: str) -> list[MethodSpec]:
     return specs
 
 
-def _parse_method(part: str) -> MethodSpec:
+def _parse_method(part: str, model: str | None = None) -> MethodSpec:
     head, *options = part.split(":")
     label, _, rule = head.partition("=") if "=" in head else (head, "", head)
+    if rule.startswith("@"):
+        return _preset(part, label.removeprefix("@"), rule.removeprefix("@"), options, model)
     if rule not in RULES:
         raise UscdError(f"method {part!r}: unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     if not label.replace("-", "").replace("_", "").replace(".", "").isalnum():
@@ -67,6 +72,17 @@ def _parse_method(part: str) -> MethodSpec:
         name, kind = _knob(part, rule, key)
         knobs[name] = _value(part, key, kind, value)
     return MethodSpec(label, rule, knobs, lame_source)
+
+
+def _preset(part: str, label: str, name: str, options: list[str], model: str | None) -> MethodSpec:
+    from uscd.methods.presets import find_preset
+
+    if options:
+        raise UscdError(f"method {part!r}: a preset takes no options; write its rule and knobs instead")
+    preset = find_preset(name, model)
+    if not label.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise UscdError(f"method label {label!r} must be letters, digits, '-', '_' or '.'")
+    return MethodSpec(label, preset.rule, dict(preset.knobs), "derived", preset.name)
 
 
 def _value(part: str, key: str, kind: type, value: str):

@@ -141,6 +141,7 @@ def run_config(
             "rule": rule.name,
             "knobs": rule.knobs(),
             "lame_source": spec.lame_source,
+            **({"preset": spec.preset} if spec.preset else {}),
         },
         "calibration": recorded_calibration(settings, spec.rule),
         "model": {k: v for k, v in model_info.items() if k != "path"},

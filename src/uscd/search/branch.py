@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from uscd.engine.feed import Stopped
 from uscd.engine.generation import Generation
 from uscd.engine.request import Request
 from uscd.engine.single import Decoder
@@ -27,6 +28,7 @@ from uscd.errors import UscdError
 from uscd.methods import StdView, Step
 from uscd.prompts.examples import Check, Examples, extract_checks
 from uscd.search.checks import CheckRun, run_checks
+from uscd.search.decoders import ProgramDecoder, program_decoder
 
 Judge = Callable[[str, Sequence[Check]], CheckRun]
 
@@ -93,14 +95,16 @@ class Search:
         }
 
 
-def branch_generate(decoder: Decoder, request: Request, *, judge: Judge = run_checks) -> Generation:
-    """The `branch` method on one request (a Python completion prompt)."""
+def branch_generate(
+    decoder: Decoder | ProgramDecoder, request: Request, *, judge: Judge = run_checks
+) -> Generation:
+    """The `branch` method on one request (a Python completion prompt), decoded by `decoder` (the
+    single-stream Decoder, or any ProgramDecoder: uscd.search.decoders)."""
     rule = request.rule
     started = time.perf_counter()
+    decoder = program_decoder(decoder)
     recorder = PointRecorder(rule.measure, rule.alpha, rule.m)
-    base = decoder.generate(
-        request.prompt, request.aux_prompts, rule, request.sampler, request.config, hook=recorder
-    )
+    base = decoder.generate(request, recorder)
     examples = extract_checks(request.prompt, "python")
     search = Search(examples, a_completion=base.completion, a_tokens=base.steps)
     checks = search.checks.checks
@@ -118,6 +122,8 @@ def branch_generate(decoder: Decoder, request: Request, *, judge: Judge = run_ch
             return _finish(search, best, best_passed, chosen, started, why)
         try:
             branch = decoder.branch(request, base, point.step, token)
+        except Stopped:  # cancelled, out of time, shut down: the whole search stops
+            raise
         except UscdError as exc:  # e.g. the context is full: this branch is lost, not the problem
             search.tries.append({"step": point.step, "token": token, "error": str(exc), "kept": ""})
             continue
@@ -149,13 +155,15 @@ def _judge(judge: Judge, search: Search, prompt: str, gen: Generation, checks) -
     return judge(prompt + gen.completion, checks)
 
 
-def _record_try(search: Search, decoder: Decoder, point: Point, token: int, gen: Generation, result) -> None:
+def _record_try(
+    search: Search, decoder: ProgramDecoder, point: Point, token: int, gen: Generation, result
+) -> None:
     search.tries.append(
         {
             "step": point.step,
             "uncertainty": round(float(point.uncertainty), 6),
             "token": token,
-            "text": decoder.backend.piece(token).decode("utf-8", errors="replace"),
+            "text": decoder.piece(token).decode("utf-8", errors="replace"),
             "tokens": gen.steps - point.step,
             "finish_reason": gen.finish_reason,
             "checks": result.to_dict(),

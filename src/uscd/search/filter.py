@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from dataclasses import replace
 
 from uscd.engine.generation import Generation
 from uscd.engine.request import Request
@@ -16,18 +17,23 @@ from uscd.methods import Sampler
 from uscd.prompts.examples import extract_checks
 from uscd.search.branch import Judge
 from uscd.search.checks import run_checks
+from uscd.search.decoders import ProgramDecoder, program_decoder
 
 
-def filter_generate(decoder: Decoder, request: Request, *, judge: Judge = run_checks) -> Generation:
-    """The `filter` method on one request (a Python completion prompt)."""
+def filter_generate(
+    decoder: Decoder | ProgramDecoder, request: Request, *, judge: Judge = run_checks
+) -> Generation:
+    """The `filter` method on one request (a Python completion prompt), decoded by `decoder` (the
+    single-stream Decoder, or any ProgramDecoder: uscd.search.decoders)."""
     rule, started = request.rule, time.perf_counter()
+    decoder = program_decoder(decoder)
     examples = extract_checks(request.prompt, "python")
-    sampler = _sampler(request)
+    sampled = replace(request, sampler=_sampler(request))  # one generator for all n samples
     tries: list[dict] = []
     best: Generation | None = None
     best_passed, chosen, tokens = -1, 0, 0
     for i in range(rule.n):
-        gen = decoder.generate(request.prompt, request.aux_prompts, rule, sampler, request.config)
+        gen = decoder.generate(sampled)
         tokens += gen.steps
         if not examples.checks:
             return _done(gen, examples, tries, 0, tokens, started, "no-checks", 0)

@@ -21,6 +21,7 @@ from uscd.serve.method import Method, ServerMethods
 from uscd.serve.responses import Shape
 from uscd.serve.scheduler import Choice, Scheduler
 from uscd.serve.schemas import ChatRequest, CompletionRequest, Message, Sampling
+from uscd.serve.search import refuse_unless_searchable, search_completions
 from uscd.serve.session import ChoicePlan, ClientGone, Reply
 
 router = APIRouter()
@@ -113,6 +114,15 @@ async def completions(body: CompletionRequest, request: HttpRequest):
     prompts = body.prompts()
     if not prompts:
         raise ApiError(400, "prompt must not be an empty list", param="prompt")
+    shape = Shape(False, st.config.model_id, method.describe())
+    if method.rule.program_search:  # the branch method: a search over whole programs per choice
+        refuse_unless_searchable(method)
+        searches = [
+            build_request(st, body, method, prompt, None, k, body.max_tokens)
+            for prompt in prompts
+            for k in range(body.n)
+        ]
+        return await search_completions(request, st, body, method, searches, shape)
     choices, plans = [], []
     for prompt in prompts:
         lame, notes = completion_lame(method, prompt)
@@ -123,9 +133,7 @@ async def completions(body: CompletionRequest, request: HttpRequest):
                 )
             )
             plans.append(ChoicePlan(prompt if body.echo else "", k == 0, notes))
-    return await respond(
-        request, st, body, Shape(False, st.config.model_id, method.describe()), choices, plans
-    )
+    return await respond(request, st, body, shape, choices, plans)
 
 
 @router.post("/v1/chat/completions")
@@ -133,6 +141,8 @@ async def chat_completions(body: ChatRequest, request: HttpRequest):
     st = _state(request)
     st.check_model(body.model)
     method = st.methods.resolve(body.uscd)
+    if method.rule.program_search:
+        refuse_unless_searchable(method, chat=True)
     messages = [as_template_message(m) for m in body.messages]
     prompt = render(st, messages)
     lame, notes = chat_lame(st, method, messages, prompt)

@@ -5,6 +5,7 @@ the first is the default) and what the request's ``uscd`` object (``extra_body``
     {"rule": "uscd", "rho": 0.3}               a rule with its defaults and these knobs
     {"rho": 0.3}                               the default method with this knob changed
     {"lame_prompt": "...", "language": "py"}   the lame prompt (else derived from the prompt)
+    {"preset": "branch"}                       the served model's preset (uscd.methods.presets)
 
 An unknown key or knob is a 400; a knob of the wrong JSON type a 422; a knob value the rule
 refuses (rho < 0) a 400.
@@ -17,10 +18,11 @@ from typing import Any
 
 from uscd.errors import UscdError
 from uscd.methods import DEFAULT_THRESHOLDS, RULES, Rule, make_rule
+from uscd.methods.presets import find_preset
 from uscd.methods.spec import KNOB_ALIASES, MethodSpec, knob_types, parse_methods
 from uscd.serve.errors import ApiError
 
-OPTION_KEYS = ("method", "rule", "lame_prompt", "language")
+OPTION_KEYS = ("method", "rule", "preset", "lame_prompt", "language")
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,13 @@ class Method:
 class ServerMethods:
     """The methods a server was started with; the first is every request's default."""
 
-    def __init__(self, text: str = "uscd") -> None:
-        self.specs = parse_methods(text)
+    def __init__(self, text: str = "uscd", model: str | None = None) -> None:
+        """`text`: the --method grammar; `model`: the served model (its presets; None: the default)."""
+        self.model = model
+        self.specs = parse_methods(text, model)
         for spec in self.specs:
             if spec.lame_source != "derived":
                 raise UscdError(f"method {spec.label}: the server derives lame prompts; drop lame=official")
-            if RULES[spec.rule].program_search:
-                raise UscdError(f"method {spec.label}: rule {spec.rule} is not served (generate / eval only)")
             _build(spec.rule, spec.knobs)  # refuse a bad knob value at start-up, not per request
         self.by_label = {spec.label: spec for spec in self.specs}
 
@@ -58,13 +60,20 @@ class ServerMethods:
         return {
             "default": self.default.label,
             "methods": {
-                s.label: {"rule": s.rule, "knobs": _build(s.rule, s.knobs).knobs()} for s in self.specs
+                s.label: {
+                    "rule": s.rule,
+                    "knobs": _build(s.rule, s.knobs).knobs(),
+                    **({"preset": s.preset} if s.preset else {}),
+                }
+                for s in self.specs
             },
         }
 
     def resolve(self, options: dict[str, Any] | None) -> Method:
         """The method a request's ``uscd`` object asks for (None or {}: the default method)."""
         options = dict(options or {})
+        if "preset" in options:
+            return self._preset(options)
         spec = self._base(options)
         rule_name = options.pop("rule", None) or spec.rule
         knobs = dict(spec.knobs) if rule_name == spec.rule else {}
@@ -75,13 +84,23 @@ class ServerMethods:
             raise ApiError(
                 400, f"unknown rule {rule_name!r}; choose one of {', '.join(RULES)}", param="uscd.rule"
             )
-        if RULES[rule_name].program_search:
-            message = f"rule {rule_name} is not served (uscd generate / uscd eval only)"
-            raise ApiError(400, message, param="uscd.rule")
         changed = _knobs(rule_name, options)
         if changed and rule_name == spec.rule:
             label = f"{label}*"  # the server's method with knobs changed by the request
         return Method(label, rule_name, _build_for_request(rule_name, {**knobs, **changed}), lame, language)
+
+    def _preset(self, options: dict) -> Method:
+        """`{"preset": NAME}`: the served model's preset, as it stands (with a lame prompt or language)."""
+        name = _text_option(options, "preset")
+        lame, language = _text_option(options, "lame_prompt"), _text_option(options, "language")
+        if options:
+            given = ", ".join(options)
+            raise ApiError(400, f"a preset takes no other options (got {given})", param="uscd.preset")
+        try:
+            preset = find_preset(name or "", self.model)
+        except UscdError as exc:
+            raise ApiError(400, str(exc), param="uscd.preset") from None
+        return Method(f"@{preset.name}", preset.rule, _build(preset.rule, dict(preset.knobs)), lame, language)
 
     def _base(self, options: dict) -> MethodSpec:
         label = options.pop("method", None)
