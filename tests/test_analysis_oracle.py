@@ -297,3 +297,64 @@ def test_a_run_without_results_is_refused(tmp_path, judge):
         run(path, judge)
     with pytest.raises(UscdError, match="does not exist"):
         study.write_summary(path)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_run(tmp_path, monkeypatch):
+    """`uscd analyze premise` on the scripted run, with the scripted model in place of the run's."""
+    from uscd.cli import analyze
+    from uscd.run import folder
+
+    monkeypatch.setattr(
+        analyze, "open_run_decoder", lambda config, model, threads: (decoder(), {"name": "s"})
+    )
+    monkeypatch.setattr(folder, "task_of_run", lambda config: ScriptedTask())
+    return write_run(tmp_path / "greedy")
+
+
+def test_the_command_runs_the_study_and_prints_its_table(cli_run, capsys):
+    from uscd.cli import main
+
+    assert main(["analyze", "premise", str(cli_run)]) == 0
+    out = capsys.readouterr().out
+    assert "T/0: analysed (3 flips, 2 pass)" in out and "T/3: not-reproduced" in out
+    assert "fixable by one flip" in out and "1 of 2 (50.0%)" in out
+    (cli_run / "premise" / "summary.json").unlink()
+    assert main(["analyze", "premise", str(cli_run), "--summary-only"]) == 0
+    assert (cli_run / "premise" / "summary.json").is_file()
+    assert "1 of 2 (50.0%)" in capsys.readouterr().out
+
+
+def test_the_command_limit(cli_run, capsys):
+    from uscd.cli import main
+
+    assert main(["analyze", "premise", str(cli_run), "--limit", "1", "--k", "1", "--m", "1"]) == 0
+    lines = list(read_jsonl(cli_run / "premise" / "oracle.jsonl"))
+    assert [x["task_id"] for x in lines] == ["T/0"] and len(lines[0]["flips"]) == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["analyze", "premise", "/nonexistent/run"], "is not a folder"),
+        (["analyze", "premise", "{tmp}", "--summary-only"], "does not exist"),
+        (["analyze", "premise", "{tmp}"], "is not a run folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, capsys, argv, message):
+    from uscd.cli import main
+
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) != 0
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_analyze_needs_an_analysis(capsys):
+    from uscd.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze"])
+    assert exit_info.value.code == 2
