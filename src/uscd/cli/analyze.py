@@ -58,7 +58,7 @@ def run_premise_cmd(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, run_dir: Path) -> dict:
     from uscd.analysis import study
     from uscd.analysis.oracle import OracleSettings, sandbox_judge
-    from uscd.run.folder import task_of_run
+    from uscd.run.folder import check_executable, task_of_run
     from uscd.runs import RunFolder
 
     check_threads(args.threads)
@@ -71,6 +71,7 @@ def _run(args: argparse.Namespace, run_dir: Path) -> dict:
         k=args.k, m=args.m, alpha=args.alpha, max_new_tokens=max_new, accept_redecoded=args.accept_redecoded
     )
     task = task_of_run(config)
+    check_executable(task.problems())  # a language whose toolchain is missing: one line, no model loaded
     timeout = args.timeout or (config.get("sandbox_limits") or {}).get("timeout_s", 10.0)
     judge = sandbox_judge(timeout, args.sandbox)
     decoder, model = open_run_decoder(config, args.model, args.threads)
