@@ -163,6 +163,12 @@ def test_an_error_sample_is_skipped(judge):
     assert line["status"] == "skipped" and "context full" in line["reason"]
 
 
+def test_a_problem_that_cannot_be_decoded_is_skipped_alone(judge):
+    small = Decoder(ScriptedBackend(SCRIPTS, n_ctx=20))  # shorter than the prompt
+    line = run_oracle(small, PROBLEMS[0], sample("T/0"), OracleSettings(), judge)
+    assert line["status"] == "skipped" and "could not be decoded" in line["reason"]
+
+
 def test_m_caps_the_alternatives_and_k_the_steps(judge):
     line = run_oracle(decoder(), PROBLEMS[0], sample("T/0"), OracleSettings(k=1, m=1), judge)
     assert [(f["step"], f["rank"]) for f in line["flips"]] == [(15, 1)]

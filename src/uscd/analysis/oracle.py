@@ -84,7 +84,10 @@ def run_oracle(
     recorder = StepRecorder(settings.measure, settings.alpha, settings.m, settings.rules())
     config = GenerationConfig(max_new_tokens=settings.max_new_tokens, stop=problem.stop, trace=False)
     lame = {"lame": problem.lame_prompt}
-    a = decoder.generate(problem.prompt, lame, GreedyReadingLame(), Sampler(), config, hook=recorder)
+    try:
+        a = decoder.generate(problem.prompt, lame, GreedyReadingLame(), Sampler(), config, hook=recorder)
+    except UscdError as exc:  # e.g. a prompt longer than the context: this problem only
+        return _skipped(sample, settings, f"the greedy program could not be decoded: {exc}")
     line = _line(problem, sample, a, recorder, settings)
     if not line["reproduced"] and not settings.accept_redecoded:
         return {
