@@ -252,3 +252,13 @@ def test_empty_study():
     assert summary["counts"]["analysed"] == 0
     assert summary["auroc"]["tried"]["std-norm"] is None
     assert summary["js"]["profile_js_mean"] is None
+
+
+def test_profile_js_of_related_profiles_lies_below_the_shuffled_baseline():
+    std_norm = [0.99, 0.4, 0.98, 0.97, 0.6, 0.99, 0.95, 0.99]
+    noise = [round(1 - v, 6) for v in std_norm]  # noise exactly where the uncertainty is
+    related = line([], steps_of(list(range(8)), std_norm, noise, list(range(8))))
+    js = stats.js_study([related])
+    assert js["profile_js_mean"] == 0.0
+    assert js["profile_js_shuffled_mean"] > 0.1
+    assert stats.js_study([related]) == js  # seeded: the summary is a function of the lines

@@ -23,8 +23,9 @@ Definitions (docs/premise.md states the same):
 - *profile JS* of a program (the paper's ≈0.25, as reconstructed in shared/docs/official-code-audit.md
   §5): JS between the program's uncertainty profile u_i = 1 − std-norm_i and its noise profile
   n_i = step JS_i, each taken as a distribution over the positions i of A. The study reports its
-  mean over programs next to the same statistic with each program's noise profile shuffled (a
-  fixed seed): the value the statistic takes when noise and uncertainty are unrelated.
+  mean over programs next to the same statistic with each program's noise profile shuffled over
+  its positions (the mean of 20 permutations per program, seed 0): the value the statistic takes
+  when noise and uncertainty are unrelated.
 """
 
 from __future__ import annotations
@@ -239,18 +240,18 @@ def _signed(measure: str, value: float) -> float:
     return DIRECTION[measure] * float(value)
 
 
-def js_study(lines: list[dict], seed: int = 0) -> dict:
+def js_study(lines: list[dict], seed: int = 0, shuffles: int = 20) -> dict:
     """The paper's JS study (profile JS, with its shuffled baseline) and the step JS by kind of step."""
     done = analysed(lines)
     rng = np.random.default_rng(seed)
     observed, shuffled = [], []
     for line in done:
         u = [1.0 - v for v in line["steps"]["std-norm"]]
-        n = line["steps"]["js"]
+        n = np.asarray(line["steps"]["js"], dtype=np.float64)
         value = profile_js(u, n)
         if value is not None:
             observed.append(value)
-            shuffled.append(profile_js(u, rng.permutation(np.asarray(n, dtype=np.float64))))
+            shuffled.append(float(np.mean([profile_js(u, rng.permutation(n)) for _ in range(shuffles)])))
     return {
         "programs": len(observed),
         "profile_js_mean": _round(_mean(observed)),
