@@ -11,6 +11,7 @@ holds the oracle's settings and the model; a resume with other ones is refused.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,8 +82,6 @@ def open_study(run_dir: Path, record: dict) -> Path:
 
 
 def _read_json(path: Path) -> dict:
-    import json
-
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError:
