@@ -364,3 +364,21 @@ def test_analyze_needs_an_analysis(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["analyze"])
     assert exit_info.value.code == 2
+
+
+def test_reading_the_lame_prompt_on_every_step_leaves_greedy_unchanged():
+    """A is re-decoded with the lame context kept in sync; its tokens are plain greedy's."""
+    from tests.test_batched import FakeBackend, make_requests
+
+    from uscd.analysis.recorder import GreedyReadingLame, StepRecorder
+    from uscd.methods import Greedy, Sampler
+
+    for r in make_requests("uscd", n=4):
+        plain = Decoder(FakeBackend()).generate(r.prompt, None, Greedy(), Sampler(), r.config)
+        recorder = StepRecorder("std-norm", 0.1, 4, OracleSettings().rules())
+        reading = Decoder(FakeBackend()).generate(
+            r.prompt, r.aux_prompts, GreedyReadingLame(), Sampler(), r.config, hook=recorder
+        )
+        assert reading.tokens == plain.tokens and reading.completion == plain.completion
+        assert reading.lame_syncs == reading.steps  # the lame context was read on every step
+        assert len(recorder.columns["js"]) == reading.steps
