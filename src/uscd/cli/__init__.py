@@ -14,7 +14,7 @@ import sys
 from uscd import __version__
 from uscd.errors import UscdError
 
-SUBCOMMANDS = ("generate", "models", "lame", "eval", "calibrate", "report", "doctor", "serve")
+SUBCOMMANDS = ("generate", "models", "lame", "eval", "calibrate", "report", "analyze", "doctor", "serve")
 
 
 class OneLineParser(argparse.ArgumentParser):
