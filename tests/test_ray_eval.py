@@ -41,7 +41,9 @@ def _free_port() -> int:
 
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(SRC), "RAY_USAGE_STATS_ENABLED": "0"}
+    # an explicit auth mode: Ray 2.60 turns token auth on for any cluster once ~/.ray/auth_token
+    # exists (a `ray.init()` local cluster writes one), and this test's head must not depend on that
+    return {**os.environ, "PYTHONPATH": str(SRC), "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 @pytest.fixture(scope="module")
