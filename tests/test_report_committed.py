@@ -20,12 +20,19 @@ RUNS = Path("results")  # relative, as docs/results.md's commands give them: pat
 # the first verdict's methods by name: later runs in the same folders (peers, branch) have their own report
 PEERS_AND_BRANCH = ("greedy", "adadec", "spa", "branch", "filter")
 WAVE1_HUMANEVAL = ["greedy", "cd", "cfg", "uscd-cal", "uscd-official", "uscd-paper", "uscd-paper-offlame"]
+WAVE1_MBPP = ["greedy", "cd", "cfg", "uscd-cal", "uscd-official", "uscd-paper"]
+PEERS = ("greedy", "adadec", "spa")
 REPORTS = {
     "docs/results": {
         "paths": [f"qwen2.5-coder-0.5b/humaneval/{m}" for m in WAVE1_HUMANEVAL]
-        + ["qwen2.5-coder-0.5b/mbpp", "qwen2.5-coder-1.5b/humaneval"],
+        + [f"qwen2.5-coder-0.5b/mbpp/{m}" for m in WAVE1_MBPP]
+        + ["qwen2.5-coder-1.5b/humaneval"],
         "baseline": "greedy",
         "calibration_grid": "qwen2.5-coder-0.5b/calibration-mbpp-validation",
+    },
+    "docs/results/methods": {
+        "paths": [f"qwen2.5-coder-0.5b/{task}/{m}" for task in ("humaneval", "mbpp") for m in PEERS],
+        "baseline": "greedy",
     },
     "docs/results/sampled": {"paths": ["qwen2.5-coder-0.5b/humaneval-t0.8-n10"], "baseline": "sample"},
     "docs/results/humaneval-peers-branch": {
