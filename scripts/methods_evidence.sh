@@ -43,7 +43,7 @@ step() {
     mbpp-spa-cal)  chunked eval mbpp --data "$MBPP" --methods spa-cal=spa --calibration "$CAL_SPA" --out $R/mbpp --batch 8 --quiet ;;
     mbpp-adadec)   chunked eval mbpp --data "$MBPP" --methods adadec --calibration "$CAL_ADADEC" --out $R/mbpp --batch 8 --quiet ;;
     he-intent)     chunked eval humaneval --methods intent --out $R/humaneval --batch 1 --quiet ;;
-    report)        $USCD report $R/humaneval $R/mbpp --out docs/results/methods ;;
+    report)        $USCD report $R/humaneval/{greedy,adadec,spa} $R/mbpp/{greedy,adadec,spa} --out docs/results/methods ;;
     *) echo "unknown step $1" >&2; return 2 ;;
   esac
 }
