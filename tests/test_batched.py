@@ -53,12 +53,14 @@ class FakeSequence:
             raise ContextFull("full")
         self.tokens.extend(tokens)
         self.backend.evaluated += len(tokens)
-        return fake_logits(self.tokens)
+        return self.backend.logits(self.tokens)
 
     def extend_rows(self, tokens, first=0):
         start = len(self.tokens)
         self.extend(tokens)
-        return np.stack([fake_logits(self.tokens[: start + j + 1]) for j in range(first, len(tokens))])
+        return np.stack(
+            [self.backend.logits(self.tokens[: start + j + 1]) for j in range(first, len(tokens))]
+        )
 
     def truncate(self, n):
         del self.tokens[n:]
@@ -92,7 +94,7 @@ class FakeMulti:
             assert 0 <= seq < self.n_seq
             self.tokens[seq].extend(toks)
             self.backend.evaluated += len(toks)
-            rows.append(fake_logits(self.tokens[seq]) if want else None)
+            rows.append(self.backend.logits(self.tokens[seq]) if want else None)
         return rows
 
     def remove(self, seq):
@@ -122,6 +124,10 @@ class FakeBackend:
         self.evaluated = 0
         self.contexts = []
         self.path = "fake.gguf"
+
+    def logits(self, tokens) -> np.ndarray:
+        """The next-token row after `tokens` (a test's model overrides this one method)."""
+        return fake_logits(tokens)
 
     def tokenize(self, text):
         return [1 + (ord(c) % (V - 1)) for c in text]

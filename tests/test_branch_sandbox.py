@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.test_batched import FakeBackend, FakeMulti, FakeSequence
+from tests.test_batched import FakeBackend
 from tests.test_batched_serve import Loop, wait_idle
 
 from uscd.engine import Decoder, GenerationConfig, Request
@@ -38,21 +38,6 @@ def scripted_logits(tokens) -> np.ndarray:
     return row
 
 
-class _Sequence(FakeSequence):
-    def extend(self, tokens, copy=True):
-        super().extend(tokens, copy)
-        return scripted_logits(self.tokens)
-
-
-class _Multi(FakeMulti):
-    def decode(self, items):
-        rows = super().decode(items)
-        return [
-            row if row is None else scripted_logits(self.tokens[seq])
-            for row, (seq, *_) in zip(rows, items, strict=True)
-        ]
-
-
 class Scripted(FakeBackend):
     vocab_size = V
 
@@ -62,13 +47,8 @@ class Scripted(FakeBackend):
     def piece(self, token):
         return PIECES.get(token, bytes([token]))
 
-    def sequence(self):
-        return _Sequence(self)
-
-    def multi_sequence(self, n_seq, n_ctx):
-        ctx = _Multi(self, n_seq, n_ctx)
-        self.contexts.append(ctx)
-        return ctx
+    def logits(self, tokens) -> np.ndarray:
+        return scripted_logits(tokens)
 
 
 def request() -> Request:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from tests.test_batched import EOS, FakeBackend, FakeMulti, FakeSequence, V, fake_logits
+from tests.test_batched import EOS, FakeBackend, V, fake_logits
 from tests.test_batched_serve import Loop, wait_all, wait_idle
 
 from uscd.engine import BatchedDecoder, Decoder, GenerationConfig, PromptTooLong, Request
@@ -27,31 +27,11 @@ def long_logits(tokens) -> np.ndarray:
     return row
 
 
-class _Sequence(FakeSequence):
-    def extend(self, tokens, copy=True):
-        super().extend(tokens, copy)
-        return long_logits(self.tokens)
-
-
-class _Multi(FakeMulti):
-    def decode(self, items):
-        rows = super().decode(items)
-        return [
-            row if row is None else long_logits(self.tokens[seq])
-            for row, (seq, *_) in zip(rows, items, strict=True)
-        ]
-
-
 class Fake(FakeBackend):
     """The fake model of tests/test_batched.py with end-of-text suppressed, in both drivers."""
 
-    def sequence(self):
-        return _Sequence(self)
-
-    def multi_sequence(self, n_seq, n_ctx):
-        ctx = _Multi(self, n_seq, n_ctx)
-        self.contexts.append(ctx)
-        return ctx
+    def logits(self, tokens) -> np.ndarray:
+        return long_logits(tokens)
 
 
 def request(rule="greedy", config=CONFIG, continuation=()) -> Request:
