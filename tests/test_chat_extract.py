@@ -139,3 +139,17 @@ def test_failure_kinds():
     results = [{"task_id": "t", "sample_idx": 0, "status": "fail", "reason": "AssertionError"}]
     counts = failure_breakdown([sample], results)
     assert counts["wrong answer"] == 1 and sum(counts.values()) == 1
+
+
+@pytest.mark.parametrize(
+    "reason, kind",
+    [
+        ("base: SuiteFailed: base input 0 of 3: AssertionError", "wrong answer"),
+        ("plus: SuiteFailed: plus input 17 of 102: AssertionError: x", "wrong answer"),
+        ("base: SuiteFailed: base input 0 of 3: TypeError: bad operand", "runtime error"),
+        ("base: SuiteFailed: base input 1 of 4: SyntaxError: invalid syntax", "syntax error"),
+    ],
+)
+def test_failure_kinds_of_a_plus_task_read_past_the_suite_prefix(reason, kind):
+    sample = {"task_id": "t", "sample_idx": 0, "solution": SOLUTION}
+    assert failure_kind(sample, {"status": "fail", "reason": reason}) == kind

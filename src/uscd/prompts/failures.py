@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 KINDS = ("no code found", "syntax error", "wrong answer", "runtime error", "timeout", "other")
 _SYNTAX = ("SyntaxError", "IndentationError", "TabError")
+# a HumanEval+/MBPP+ reason names the suite and input before the exception
+_SUITE_PREFIX = re.compile(r"^\w+: SuiteFailed: \w+ input \d+ of \d+: ")
 
 
 def failure_kind(sample: dict, result: dict) -> str | None:
@@ -20,7 +23,7 @@ def failure_kind(sample: dict, result: dict) -> str | None:
         return "no code found"
     if result.get("status") == "timeout":
         return "timeout"
-    reason = str(result.get("reason", ""))
+    reason = _SUITE_PREFIX.sub("", str(result.get("reason", "")))
     if reason.startswith(_SYNTAX):
         return "syntax error"
     if reason.startswith("AssertionError"):
