@@ -238,8 +238,8 @@ def test_end_to_end_through_the_engine_with_the_real_sandbox():
     assert gen.search["a_checks"]["verdicts"] == "00"
     stats = gen.stats()
     assert stats["search"]["branches_tried"] == 2 and "branches" not in stats["search"]
-    with pytest.raises(UscdError, match="single-stream"):
-        list(Engine(Fake()).generate([request(rule)], 2))
+    ((_, batched),) = list(Engine(Fake()).generate([request(rule)], 2))  # the serve loop's path
+    assert batched.search["outcome"] == "a-kept" and batched.search["a_checks"]["verdicts"] == "00"
 
 
 def test_the_search_judges_only_in_the_sandbox_and_reads_only_the_prompt():
@@ -305,7 +305,7 @@ def test_eval_runs_the_search_and_summarises_its_cost(tmp_path, monkeypatch):
     assert config["method"]["rule"] == "branch" and config["method"]["knobs"]["max_branches"] == 2
 
 
-def test_eval_refuses_other_languages_chat_and_batches_before_loading_a_model():
+def test_eval_refuses_other_languages_and_chat_before_loading_a_model():
     from uscd import runner
     from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
     from uscd.tasks import Problem
@@ -315,12 +315,10 @@ def test_eval_refuses_other_languages_chat_and_batches_before_loading_a_model():
     run = RunSettings("humaneval", {}, parse_methods("b=branch"), Path("."))
     with pytest.raises(UscdError, match="Python prompts only"):
         runner.check_searches(rules, {"derived": [cpp]}, EvalSettings(run))
-    for generation, needle in (
-        (GenerationSettings(prompt_style="chat"), "completion prompts"),
-        (GenerationSettings(batch=4), "--batch 1"),
-    ):
-        with pytest.raises(UscdError, match=needle):
-            runner.check_searches(rules, {}, EvalSettings(run, generation=generation))
+    with pytest.raises(UscdError, match="completion prompts"):
+        chat = GenerationSettings(prompt_style="chat")
+        runner.check_searches(rules, {}, EvalSettings(run, generation=chat))
+    runner.check_searches(rules, {}, EvalSettings(run, generation=GenerationSettings(batch=4)))  # batched: ok
     runner.check_searches({"g": Greedy()}, {"derived": [cpp]}, EvalSettings(run))  # others untouched
 
 

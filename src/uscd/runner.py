@@ -177,9 +177,6 @@ def check_searches(rules: dict, problems: dict[str, list[Problem]], settings: Ev
         if rule.program_search:
             for language in sorted(languages):
                 check_setting(rule, language, chat)
-            batch = settings.generation.batch
-            if isinstance(batch, int) and batch > 1:
-                raise UscdError("the branch method runs single-stream only: use --batch 1")
 
 
 def run_method(

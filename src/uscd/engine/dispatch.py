@@ -74,7 +74,8 @@ class Engine:
         if size > 1:
             requests = [as_request(item) for item in requests]
             if any(r.rule.program_search for r in requests):
-                raise UscdError("the branch method runs single-stream only: use --batch 1")
+                yield from self._searches(requests, size)
+                return
             yield from self.batched(size).generate_many(requests)
             return
         for index, item in enumerate(requests):
@@ -90,6 +91,13 @@ class Engine:
 
             return run_search(self.single, req, self.check_level)
         return self.single.run(req)
+
+    def _searches(self, requests: list[Request], size: int) -> Iterator[tuple[int, Generation | UscdError]]:
+        if not all(r.rule.program_search for r in requests):
+            raise UscdError("a batch cannot mix program searches (branch, filter) with other requests")
+        from uscd.search.batched import search_many
+
+        yield from search_many(self.batched(size), requests, self.check_level)
 
     def close(self) -> None:
         if self._batched is not None:
