@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Evidence v2 (issue 15): the whole table, in the issue's order of priority, as named resumable steps.
+# Each invocation holds the model lock at most $HOLD seconds (then stops cleanly, as on Ctrl-C) and
+# is repeated until the step is complete, so others can interleave; re-running a finished step
+# only re-reads its run folder.
+#   usage: scripts/evidence_v2.sh STEP...          (scripts/evidence_v2.sh list: every step, in order)
+#   e.g.   scripts/evidence_v2.sh $(scripts/evidence_v2.sh list | grep '^1\.' | cut -f2)
+# Step names say what they run: <part>.<benchmark>-<method>[-<model>]. Within a benchmark every
+# method uses the batch size of the greedy run it is paired with (MultiPL-E, MBPP and chat: 8;
+# the 0.5B's HumanEval: 1), so paired comparisons are like for like.
+# The minutes beside each step are estimates from runs of the same size on this machine (2 cores).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LOCK=${USCD_LOCK:-/tmp/uscd-model.lock}
+MBPP=${MBPP_DATA:-../shared/data/mbpp/mbpp.jsonl}
+HOLD=${HOLD:-840}
+USCD=${USCD:-uscd}
+R05=${USCD_RESULTS:-results}/qwen2.5-coder-0.5b
+R15=${USCD_RESULTS:-results}/qwen2.5-coder-1.5b
+CAL05=$R05/calibration-mbpp-validation/calibration.json
+ADADEC05=$R05/calibration-adadec-mbpp-train-validation/calibration.json
+CAL15=$R15/calibration-mbpp-validation/calibration.json
+ADADEC15=$R15/calibration-adadec-mbpp-train-validation/calibration.json
+LANGS=(cpp go java js lua php pl r rb rs sh ts)  # MultiPL-E's 12 required languages (docs/multipl-e.md)
+
+chunked() {  # repeat a resumable command, each time under the lock for at most $HOLD s
+  local rc
+  while true; do
+    echo "+ uscd $*" >&2
+    flock "$LOCK" timeout -s INT "$HOLD" $USCD "$@"
+    rc=$?
+    [[ $rc == 0 ]] && return 0
+    [[ $rc == 124 || $rc == 130 ]] || return $rc
+    sleep 2
+  done
+}
+premise() { flock "$LOCK" $USCD analyze premise "$@" --k 5 --m 4; }
+
+# step name <TAB> estimated minutes <TAB> what it runs (the case below)
+list() {
+  for l in "${LANGS[@]}"; do
+    printf '1.\tmle-%s-uscd-cal\t6\n1.\tmle-%s-adadec\t12\n' "$l" "$l"
+  done
+  printf '2.\t%s\t%s\n' he-chat-uscd-cal 20 he-chat-adadec 45 he-chat-spa 25 \
+    mbppplus-chat-uscd-cal 25 mbppplus-chat-adadec 60 mbppplus-chat-spa 30
+  printf '3.\t%s\t%s\n' calibrate-1.5b 300 calibrate-adadec-1.5b 120 mbpp-greedy-1.5b 45 \
+    he-uscd-cal-1.5b 60 mbpp-uscd-cal-1.5b 60 he-adadec-1.5b 120 mbpp-adadec-1.5b 120 \
+    he-spa-1.5b 60 mbpp-spa-1.5b 60 he-branch-1.5b 90 mbpp-branch-1.5b 120
+  printf '4.\t%s\t%s\n' premise-he-0.5b 70 premise-mbpp-0.5b 150 premise-he-1.5b 150 premise-mbpp-1.5b 300
+  for l in "${LANGS[@]}"; do
+    printf '5.\tmle-%s-%s\t8\n' "$l" cd "$l" cfg "$l" uscd-paper "$l" uscd-official
+  done
+}
+
+step() {
+  local s=$1 lang method
+  if [[ $s =~ ^mle-([a-z]+)-(.+)$ ]]; then
+    lang=${BASH_REMATCH[1]} method=${BASH_REMATCH[2]}
+    case $method in
+      uscd-cal) chunked eval "multipl-e-$lang" --methods uscd-cal=uscd --calibration "$CAL05" \
+                  --out "$R05/multipl-e-$lang" --batch 8 --quiet ;;
+      adadec)   chunked eval "multipl-e-$lang" --methods adadec --calibration "$ADADEC05" \
+                  --out "$R05/multipl-e-$lang" --batch 8 --quiet ;;
+      cd|cfg|uscd-official) chunked eval "multipl-e-$lang" --methods "$method" --out "$R05/multipl-e-$lang" --batch 8 --quiet ;;
+      uscd-paper) chunked eval "multipl-e-$lang" --methods uscd-paper=uscd --out "$R05/multipl-e-$lang" --batch 8 --quiet ;;
+      *) echo "unknown step $s" >&2; return 2 ;;
+    esac
+    return
+  fi
+  case "$s" in
+    he-chat-uscd-cal)  chunked eval humaneval --prompt-style chat --methods uscd-cal=uscd --calibration "$CAL05" --out $R05/humaneval-chat --batch 8 --quiet ;;
+    he-chat-adadec)    chunked eval humaneval --prompt-style chat --methods adadec --calibration "$ADADEC05" --out $R05/humaneval-chat --batch 8 --quiet ;;
+    he-chat-spa)       chunked eval humaneval --prompt-style chat --methods spa --out $R05/humaneval-chat --batch 8 --quiet ;;
+    mbppplus-chat-uscd-cal) chunked eval mbppplus --prompt-style chat --methods uscd-cal=uscd --calibration "$CAL05" --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
+    mbppplus-chat-adadec)   chunked eval mbppplus --prompt-style chat --methods adadec --calibration "$ADADEC05" --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
+    mbppplus-chat-spa)      chunked eval mbppplus --prompt-style chat --methods spa --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
+    calibrate-1.5b)    chunked calibrate --data "$MBPP" --rhos 0.3,0.7 --out "$(dirname "$CAL15")" --batch 8 --model 1.5b --quiet ;;
+    calibrate-adadec-1.5b) chunked calibrate --rule adadec --data "$MBPP" --out "$(dirname "$ADADEC15")" --model 1.5b ;;
+    mbpp-greedy-1.5b)  chunked eval mbpp --data "$MBPP" --methods greedy --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
+    he-uscd-cal-1.5b)  chunked eval humaneval --methods uscd-cal=uscd --calibration "$CAL15" --out $R15/humaneval --batch 8 --model 1.5b --quiet ;;
+    mbpp-uscd-cal-1.5b) chunked eval mbpp --data "$MBPP" --methods uscd-cal=uscd --calibration "$CAL15" --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
+    he-adadec-1.5b)    chunked eval humaneval --methods adadec --calibration "$ADADEC15" --out $R15/humaneval --batch 8 --model 1.5b --quiet ;;
+    mbpp-adadec-1.5b)  chunked eval mbpp --data "$MBPP" --methods adadec --calibration "$ADADEC15" --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
+    he-spa-1.5b)       chunked eval humaneval --methods spa --out $R15/humaneval --batch 8 --model 1.5b --quiet ;;
+    mbpp-spa-1.5b)     chunked eval mbpp --data "$MBPP" --methods spa --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
+    he-branch-1.5b)    chunked eval humaneval --methods branch --out $R15/humaneval --batch 8 --model 1.5b --quiet ;;
+    mbpp-branch-1.5b)  chunked eval mbpp --data "$MBPP" --methods branch --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
+    premise-he-0.5b)   premise $R05/humaneval/greedy ;;
+    # MBPP's greedy runs were decoded at --batch 8: the oracle re-decodes single-stream, so it keeps
+    # the problems whose re-decoded A still fails (docs/premise.md)
+    premise-mbpp-0.5b) premise $R05/mbpp/greedy --accept-redecoded ;;
+    premise-he-1.5b)   premise $R15/humaneval/greedy --accept-redecoded ;;
+    premise-mbpp-1.5b) premise $R15/mbpp/greedy --accept-redecoded ;;
+    *) echo "unknown step $s" >&2; return 2 ;;
+  esac
+}
+
+if [[ ${1:-} == list || $# == 0 ]]; then
+  list
+  exit 0
+fi
+for s in "$@"; do
+  start=$(date +%s)
+  step "$s" || exit $?
+  echo "== $s done in $(( $(date +%s) - start )) s" >&2
+done
