@@ -172,11 +172,10 @@ def check_searches(rules: dict, problems: dict[str, list[Problem]], settings: Ev
     from uscd.search.branch import check_setting
 
     languages = {p.language for plist in problems.values() for p in plist} or {"python"}
-    chat = settings.generation.prompt_style == "chat"
     for rule in rules.values():
-        if rule.program_search:
+        if rule.program_search:  # chat prompts too: each request carries its subject (uscd.search.subject)
             for language in sorted(languages):
-                check_setting(rule, language, chat)
+                check_setting(rule, language)
 
 
 def run_method(

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from uscd.cli.trace_view import print_warnings
 
     print_warnings(warnings)
-    gen = decode(decoder, prompt, aux, rule, sampler, config)
+    gen = decode(decoder, prompt, aux, rule, sampler, config, chat)
     if args.json:
         out = result_json(gen, rule, sampler, warnings, preset)
         if chat is not None:
@@ -168,7 +168,7 @@ def chosen_rule(args: argparse.Namespace) -> tuple:
         from uscd.prompts.lame import normalize_language
         from uscd.search.branch import check_setting
 
-        check_setting(rule, normalize_language(args.language), args.prompt_style == "chat")
+        check_setting(rule, normalize_language(args.language))
     return rule, preset
 
 
@@ -180,14 +180,17 @@ def preset_of(args: argparse.Namespace):
     return find_preset(args.preset, args.model)
 
 
-def decode(decoder, prompt: str, aux: dict, rule, sampler, config):
-    """One decode, or the program search of a rule that searches (the branch method)."""
+def decode(decoder, prompt: str, aux: dict, rule, sampler, config, chat=None):
+    """One decode, or the program search of a rule that searches (the branch method); in chat mode
+    the search reads its checks from the task text and runs them on the reply's code."""
     if not rule.program_search:
         return decoder.generate(prompt, aux, rule, sampler, config)
     from uscd.engine import Request
     from uscd.search import run_search
+    from uscd.search.subject import problem_subject
 
-    return run_search(decoder, Request(prompt, aux or None, rule, sampler, config))
+    subject = problem_subject(chat) if chat is not None else None
+    return run_search(decoder, Request(prompt, aux or None, rule, sampler, config, subject=subject))
 
 
 def as_chat(prompt: str, lame: str | None, args: argparse.Namespace, decoder):

@@ -31,6 +31,9 @@ class Request:
     sampler: Sampler = field(default_factory=Sampler)
     config: GenerationConfig = field(default_factory=GenerationConfig)
     continuation: tuple[int, ...] = ()
+    # a program search's subject (uscd.search.subject.Subject): where its checks come from and what
+    # program a completion stands for; None: the completion prompt's own. Decoding never reads it.
+    subject: object | None = field(default=None, compare=False)
 
     def aux_prompt(self, name: str) -> Prompt | None:
         aux = self.aux_prompts

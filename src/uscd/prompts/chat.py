@@ -172,7 +172,10 @@ class ChatFormat:
         lame = None
         if problem.lame_prompt is not None:
             lame = self.conversation(problem.lame_prompt, problem.language)
-        return as_chat(replace(problem, prompt=prompt, lame_prompt=lame), reply_prefix(problem.language))
+        # the task text stays readable: a program search reads its examples there (uscd.search.subject)
+        meta = {**problem.meta, "task_prompt": problem.meta.get("task_prompt", problem.prompt)}
+        asked = replace(problem, prompt=prompt, lame_prompt=lame, meta=meta)
+        return as_chat(asked, reply_prefix(problem.language))
 
     def describe(self) -> dict:
         """What the run config records: the template by hash, the fixed texts verbatim."""

@@ -45,6 +45,7 @@ def requests_for(
     """One decoding request (and its seed, None when greedy) per sample still to generate."""
     from uscd.engine import GenerationConfig, Request
     from uscd.prompts.auxiliary import aux_prompts
+    from uscd.search.subject import problem_subject
 
     sampling, generation = settings.sampling, settings.generation
     config = GenerationConfig(
@@ -58,6 +59,7 @@ def requests_for(
             run.rule,
             Sampler(sampling.temperature, sampling.top_p, sampling.top_k, seed),
             replace(config, stop=p.stop),
+            subject=problem_subject(p) if run.rule.program_search else None,
         )
         for (p, _), seed in zip(fresh, seeds, strict=True)
     ]

@@ -29,6 +29,7 @@ from uscd.methods import StdView, Step
 from uscd.prompts.examples import Check, Examples, extract_checks
 from uscd.search.checks import CheckRun, run_checks
 from uscd.search.decoders import ProgramDecoder, program_decoder
+from uscd.search.subject import Subject, subject_of
 
 Judge = Callable[[str, Sequence[Check]], CheckRun]
 
@@ -98,20 +99,21 @@ class Search:
 def branch_generate(
     decoder: Decoder | ProgramDecoder, request: Request, *, judge: Judge = run_checks
 ) -> Generation:
-    """The `branch` method on one request (a Python completion prompt), decoded by `decoder` (the
-    single-stream Decoder, or any ProgramDecoder: uscd.search.decoders)."""
+    """The `branch` method on one request (a Python prompt; a chat's request carries its subject),
+    decoded by `decoder` (the single-stream Decoder, or any ProgramDecoder: uscd.search.decoders)."""
     rule = request.rule
     started = time.perf_counter()
     decoder = program_decoder(decoder)
     recorder = PointRecorder(rule.measure, rule.alpha, rule.m)
     base = decoder.generate(request, recorder)
-    examples = extract_checks(request.prompt, "python")
+    subject = subject_of(request)
+    examples = extract_checks(subject.examples_from, "python")
     search = Search(examples, a_completion=base.completion, a_tokens=base.steps)
     checks = search.checks.checks
     if not checks:
         base.search = search.record("no-checks", -1, 0, started, "the prompt has no executable examples")
         return base
-    verdict = _judge(judge, search, request.prompt, base, checks)
+    verdict = _judge(judge, search, subject, base, checks)
     search.a_checks = verdict.to_dict()
     if verdict.all_passed:
         base.search = search.record("a-passed", -1, verdict.n_passed, started)
@@ -128,7 +130,7 @@ def branch_generate(
             search.tries.append({"step": point.step, "token": token, "error": str(exc), "kept": ""})
             continue
         search.branch_tokens += branch.steps - point.step
-        result = _judge(judge, search, request.prompt, branch, checks)
+        result = _judge(judge, search, subject, branch, checks)
         _record_try(search, decoder, point, token, branch, result)
         if result.all_passed:
             search.tries[-1]["kept"] = "passes every check"
@@ -150,9 +152,9 @@ def _over_budget(search: Search, rule) -> str:
     return ""
 
 
-def _judge(judge: Judge, search: Search, prompt: str, gen: Generation, checks) -> CheckRun:
+def _judge(judge: Judge, search: Search, subject: Subject, gen: Generation, checks) -> CheckRun:
     search.executions += 1
-    return judge(prompt + gen.completion, checks)
+    return judge(subject.solution(gen.completion), checks)
 
 
 def _record_try(
@@ -195,10 +197,11 @@ def _finish(
 
 
 def check_setting(rule, language: str = "python", chat: bool = False) -> None:
-    """The branch method's one-line refusals: other languages, chat prompts, lookahead rules."""
+    """The branch method's one-line refusals: other languages, lookahead rules, and `chat` where the
+    caller cannot say what the search judges (a served chat completion has no task text apart)."""
     if language != "python":
         raise UscdError(f"the branch method reads examples from Python prompts only, not {language}")
     if chat:
-        raise UscdError("the branch method runs on completion prompts only (not --prompt-style chat)")
+        raise UscdError("the branch method runs on completion prompts only here (not chat messages)")
     if rule.max_lookahead() > 0:
         raise UscdError("the branch method cannot decode with a rule that looks ahead")

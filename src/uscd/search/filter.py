@@ -18,16 +18,18 @@ from uscd.prompts.examples import extract_checks
 from uscd.search.branch import Judge
 from uscd.search.checks import run_checks
 from uscd.search.decoders import ProgramDecoder, program_decoder
+from uscd.search.subject import subject_of
 
 
 def filter_generate(
     decoder: Decoder | ProgramDecoder, request: Request, *, judge: Judge = run_checks
 ) -> Generation:
-    """The `filter` method on one request (a Python completion prompt), decoded by `decoder` (the
-    single-stream Decoder, or any ProgramDecoder: uscd.search.decoders)."""
+    """The `filter` method on one request (a Python prompt; a chat's request carries its subject),
+    decoded by `decoder` (the single-stream Decoder, or any ProgramDecoder: uscd.search.decoders)."""
     rule, started = request.rule, time.perf_counter()
     decoder = program_decoder(decoder)
-    examples = extract_checks(request.prompt, "python")
+    subject = subject_of(request)
+    examples = extract_checks(subject.examples_from, "python")
     sampled = replace(request, sampler=_sampler(request))  # one generator for all n samples
     tries: list[dict] = []
     best: Generation | None = None
@@ -37,7 +39,7 @@ def filter_generate(
         tokens += gen.steps
         if not examples.checks:
             return _done(gen, examples, tries, 0, tokens, started, "no-checks", 0)
-        verdict = judge(request.prompt + gen.completion, examples.checks)
+        verdict = judge(subject.solution(gen.completion), examples.checks)
         tries.append({"sample": i, "tokens": gen.steps, "checks": verdict.to_dict()})
         if verdict.all_passed:
             return _done(gen, examples, tries, i, tokens, started, "sample-passed", verdict.n_passed)

@@ -1,0 +1,29 @@
+"""What a program search judges: the text its checks are read from, and the program a completion
+stands for. A completion prompt gives both itself (checks from the prompt, program = prompt +
+completion); a chat gives the task text inside its user message and the code taken from the reply
+(uscd.prompts.extract), so the search runs the same checks on the same programs the tests will run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Subject:
+    examples_from: str  # the task text whose examples become checks (uscd.prompts.examples)
+    solution: Callable[[str], str]  # completion -> the program the checks (and the tests) run
+
+
+def subject_of(request) -> Subject:
+    """The request's subject, or the completion prompt's own (prompt + completion)."""
+    if request.subject is not None:
+        return request.subject
+    prompt = request.prompt
+    return Subject(prompt, lambda completion: prompt + completion)
+
+
+def problem_subject(problem) -> Subject:
+    """A benchmark problem's subject: its task text (before any chat wrapping) and its solution."""
+    return Subject(problem.meta.get("task_prompt", problem.prompt), problem.solution)
