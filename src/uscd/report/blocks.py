@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from uscd.report.data import BOOTSTRAP_SEED, EXTRA_OUTCOMES, STATUSES
+from uscd.report.data import BOOTSTRAP_SEED, EXTRA_OUTCOMES, OUTCOME_TITLES, STATUSES, group_title, task_text
 from uscd.report.loader import slug
 from uscd.report.text import ci_pts, ci_text, fmt_p, p_text, pct, signed_pts
 
@@ -85,8 +85,16 @@ def verdict_blocks(data: dict) -> list[Block]:
     holm = data["holm"]
     family = f"{holm['tests']} paired test{'s' if holm['tests'] != 1 else ''}"
     scope = "every paired test of pass@1"
-    if holm["base_plus_tests"]:
-        scope += f" (the {holm['base_plus_tests']} HumanEval+/MBPP+ base and plus tests included)"
+    included = [
+        f"the {n} {what}"
+        for n, what in (
+            (holm["base_plus_tests"], "HumanEval+/MBPP+ base and plus tests"),
+            (holm["heldout_tests"], "held-out test" + ("s" if holm["heldout_tests"] != 1 else "")),
+        )
+        if n
+    ]
+    if included:
+        scope += f" ({' and '.join(included)} included)"
     return [
         Heading(2, f"Verdicts after Holm correction ({family})"),
         Paragraph(
@@ -102,7 +110,7 @@ def group_blocks(group: dict, baseline: str) -> list[Block]:
     runs = group["runs"]
     shas = sorted({str(r["dataset_sha256"])[:12] for r in runs})
     out: list[Block] = [
-        Heading(2, f"{group['task']} · {group['model']}"),
+        Heading(2, group_title(group["task"], group["prompt_style"], group["model"])),
         Paragraph(
             f"Dataset sha256 {', '.join(f'`{s}`' for s in shas)}; model sha256 "
             f"`{str(group['model_sha256'])[:12]}`; {len(runs)} run(s)."
@@ -112,7 +120,9 @@ def group_blocks(group: dict, baseline: str) -> list[Block]:
     out += [
         Heading(3, "Methods"),
         table(method_columns(runs), runs),
-        Image(f"pass1_{group['id']}.png", f"pass@1 by method, {group['task']}"),
+        Image(
+            f"pass1_{group['id']}.png", f"pass@1 by method, {task_text(group['task'], group['prompt_style'])}"
+        ),
     ]
     if group["comparisons"]:
         out += [Heading(3, f"Versus {baseline}"), comparison_table(group["comparisons"])]
@@ -174,7 +184,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
 
 
 def method_columns(runs: list[dict]) -> tuple[Column, ...]:
-    """The methods table; HumanEval+/MBPP+ runs add base and plus pass@1 beside pass@1."""
+    """The methods table, with base, plus (HumanEval+/MBPP+) and held-out pass@1 where runs have them."""
     extra = tuple(outcome_column(n) for n in EXTRA_OUTCOMES if any(n in r for r in runs))
     at = [name for name, _ in METHOD_COLUMNS].index("95% CI") + 1
     return METHOD_COLUMNS[:at] + extra + METHOD_COLUMNS[at:]
@@ -185,7 +195,7 @@ def outcome_column(name: str) -> Column:
         stats = run.get(name)
         return "–" if stats is None else f"{pct(stats['pass@1'])} {ci_text(stats['pass@1_ci95'])}"
 
-    return (f"{name} pass@1 (95% CI)", cell)
+    return (f"{OUTCOME_TITLES[name].removesuffix(' tests')} pass@1 (95% CI)", cell)
 
 
 def outcome_tables(comps: list[dict], baseline: str) -> list[Block]:
@@ -194,7 +204,7 @@ def outcome_tables(comps: list[dict], baseline: str) -> list[Block]:
     for name in EXTRA_OUTCOMES:
         rows = [c[name] | {"method": c["method"]} for c in comps if c.get(name, {}).get("paired")]
         if rows:
-            out += [Heading(4, f"Versus {baseline}, {name} tests"), table(OUTCOME_COLUMNS, rows)]
+            out += [Heading(4, f"Versus {baseline}, {OUTCOME_TITLES[name]}"), table(OUTCOME_COLUMNS, rows)]
     return out
 
 
@@ -257,7 +267,7 @@ def comparison_blocks(comp: dict, group: dict) -> list[Block]:
 def grid_blocks(grid: dict) -> list[Block]:
     varying = ", ".join(grid["varying"]) or "nothing"
     return [
-        Heading(2, f"Calibration grid: {grid['task']} · {grid['model']}"),
+        Heading(2, f"Calibration grid: {group_title(grid['task'], grid['prompt_style'], grid['model'])}"),
         Paragraph(f"{len(grid['points'])} runs; settings that vary: {varying}."),
         table(GRID_COLUMNS, grid["points"]),
         Image(grid["plot"], "trigger rate vs pass@1"),

@@ -43,6 +43,7 @@ def settings_and_stats(run: Run) -> dict:
         "task": run.task,
         "dataset_sha256": run.dataset_sha,
         "prompt_version": run.config.get("task", {}).get("prompt_version"),
+        "prompt_style": run.prompt_style,
         "model": run.model,
         "model_sha256": run.model_sha,
         "n_samples": run.n_samples,
