@@ -60,7 +60,9 @@ def blocks(data: dict) -> list[Block]:
     out: list[Block] = [Heading(1, "uscd report")]
     out += [Alert(text) for text in data["warnings"]]
     out.append(Paragraph(method_sentence(data)))
+    out.extend(overview_blocks(data))
     out.extend(verdict_blocks(data))
+    out += [Image(name, "pass@1 per MultiPL-E language") for name in data["overview"]["plots"]]
     for group in data["groups"]:
         out.extend(group_blocks(group, data["baseline"]))
     for grid in data.get("calibration_grid", []):
@@ -77,6 +79,44 @@ def method_sentence(data: dict) -> str:
         "sample (CI exact, conditional on the discordant problems), otherwise a paired bootstrap over "
         f"problems (10,000 resamples, seed {BOOTSTRAP_SEED})."
     )
+
+
+def overview_blocks(data: dict) -> list[Block]:
+    """The whole report in one table: methods by task/model group, each cell pass@1 and the paired test."""
+    table_data = data["overview"]
+    if not table_data["rows"]:
+        return []
+    head = ["method", *(c["title"] for c in table_data["columns"])]
+    rows = [
+        [row["label"], *(overview_cell(entries) for entries in row["cells"])] for row in table_data["rows"]
+    ]
+    return [
+        Heading(2, "Overview"),
+        Paragraph(
+            "One row per method, one column per task · model (and, beside it, the same runs on the "
+            "base/plus tests of HumanEval+/MBPP+ or on the held-out tests where they were scored): "
+            f"pass@1, then, for a method paired with `{data['baseline']}`, the difference in points on "
+            "the problems both executed and its p-value after the Holm correction below (p_H). An "
+            "empty cell: the method did not run there; `not compared`: see the group's section."
+        ),
+        Table(head, rows),
+    ]
+
+
+def overview_cell(entries: list[dict]) -> str:
+    if len(entries) == 1:
+        return overview_entry(entries[0])
+    return "; ".join(f"{e['run']}: {overview_entry(e)}" for e in entries)
+
+
+def overview_entry(entry: dict) -> str:
+    """`44.5% (+2.4, p_H 0.900)`; the baseline's pass@1 alone."""
+    text = pct(entry["pass@1"])
+    if entry.get("baseline") or entry["pass@1"] is None:
+        return text
+    if not entry["paired"]:
+        return f"{text} (not compared)"
+    return f"{text} ({entry['difference'] * 100:+.1f}, p_H {p_text(entry['p_holm'])})"
 
 
 def verdict_blocks(data: dict) -> list[Block]:

@@ -14,7 +14,9 @@ from uscd.errors import UscdError
 from uscd.report.calibration import calibration_data
 from uscd.report.compare import comparisons
 from uscd.report.data import ALPHA, FORMAT_VERSION, Group, PlotSpec, Report, Run
+from uscd.report.languages import language_plots
 from uscd.report.loader import group_runs, load_runs
+from uscd.report.overview import overview
 from uscd.report.run_stats import run_stats
 from uscd.report.traces import trace_plots
 from uscd.report.verdicts import apply_holm
@@ -40,6 +42,9 @@ def build_report(
         "groups": [group_data(g, baseline, plots) for g in groups],
     }
     data |= apply_holm(data["groups"], baseline)
+    languages = language_plots(data["groups"], baseline)
+    plots.extend(languages)
+    data["overview"] = overview(data["groups"], baseline, [p.name for p in languages])
     data["warnings"] = environment_warnings(groups)
     if calibration_grid is not None:
         data["calibration_grid"] = calibration_data(Path(calibration_grid), plots)
