@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from tests.test_report import ids, make_run
 
+from uscd.errors import UscdError
 from uscd.report import build_report, render_stdout
 from uscd.report.data import HELDOUT_RESULTS
 from uscd.runs import CONFIG
@@ -120,6 +121,13 @@ def test_held_out_scores_get_a_column_and_a_corrected_paired_test(tmp_path):
     md = render_stdout(report, "md")
     assert "| held-out pass@1 (95% CI) |" in md and "#### Versus greedy, held-out tests" in md
     assert "(the 1 held-out test included)" in md
+
+
+def test_a_corrupt_held_out_file_is_a_one_line_error(tmp_path):
+    greedy = make_run(tmp_path, "greedy", ids([True]))
+    (greedy / HELDOUT_RESULTS).write_text("{not json\n")
+    with pytest.raises(UscdError, match=r"heldout_results.jsonl line 1 is corrupt"):
+        build_report([tmp_path])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +273,11 @@ def test_the_language_figure_needs_two_multipl_e_languages_of_one_model(tmp_path
     assert tmp_path / "out" / "multipl_e_tiny.png" in written
     assert "![pass@1 per MultiPL-E language](multipl_e_tiny.png)" in (tmp_path / "out/report.md").read_text()
     assert "multipl_e_tiny.png" in json.loads((tmp_path / "out/report.json").read_text())["plots"]
+    page = (tmp_path / "out/index.html").read_text()
+    assert (
+        "<h2>Overview</h2>" in page
+        and '<img alt="pass@1 per MultiPL-E language" src="data:image/png;base64,' in page
+    )
     # one language: no figure
     single = build_report(folders[:1])
     assert not [p for p in single.plots if p.kind == "languages"] and single.data["overview"]["plots"] == []
