@@ -116,7 +116,13 @@ def test_held_out_scores_get_a_column_and_a_corrected_paired_test(tmp_path):
     # by hand: main b=6-1=5, c=0: p = 2/32; held-out b=4, c=1: p = 2 * 6/32
     assert (comp["p_value"], held["p_value"]) == (0.0625, 0.375)
     assert held["p_value"] == round(paired(greedy, uscd)["p_value"], 6)  # what the held-out script says
-    assert report.data["holm"] == {"alpha": 0.05, "tests": 2, "base_plus_tests": 0, "heldout_tests": 1}
+    assert report.data["holm"] == {
+        "alpha": 0.05,
+        "tests": 2,
+        "base_plus_tests": 0,
+        "heldout_tests": 1,
+        "repeated_tests": 0,
+    }
     assert (comp["p_holm"], held["p_holm"]) == (0.125, 0.375)
     md = render_stdout(report, "md")
     assert "| held-out pass@1 (95% CI) |" in md and "#### Versus greedy, held-out tests" in md
@@ -305,3 +311,26 @@ def test_the_language_figure_is_the_same_bytes_every_time(tmp_path):
     payload = plots.render(spec)
     assert payload.startswith(b"\x89PNG") and payload == plots.render(spec)
     assert payload == (tmp_path / "a" / spec.name).read_bytes()
+
+
+def test_the_same_test_in_two_groups_is_one_test_of_the_family(tmp_path):
+    """HumanEval+'s base tests are HumanEval's: a method's test on them, with the same per-problem
+    outcomes, is counted once (another method with the same outcomes is another hypothesis)."""
+    fixed = ids([True] * 10)
+    make_run(tmp_path / "he", "greedy", ids([False] * 10))
+    make_run(tmp_path / "he", "cd", fixed)
+    make_run(tmp_path / "he", "uscd", fixed)
+    make_run(tmp_path / "hep", "greedy", ids([False] * 10), task="humanevalplus", plus=ids([False] * 10))
+    make_run(tmp_path / "hep", "cd", fixed, task="humanevalplus", plus=ids([True] * 5 + [False] * 5))
+    report = build_report([tmp_path / "he", tmp_path / "hep"])
+    holm = report.data["holm"]
+    # he cd, he uscd, hep cd plus; hep cd main repeats he cd, its base part repeats its main
+    assert (holm["tests"], holm["repeated_tests"], holm["base_plus_tests"]) == (3, 2, 1)
+    he, hep = ({c["method"]: c for c in g["comparisons"]} for g in report.data["groups"])
+    assert hep["cd"]["same_test_as"] == "humaneval · tiny" and "same_test_as" not in he["uscd"]
+    assert (
+        hep["cd"]["p_holm"] == hep["cd"]["base"]["p_holm"] == he["cd"]["p_holm"] == 0.005859
+    )  # 0.001953 * 3
+    assert hep["cd"]["plus"]["p_holm"] == 0.0625  # 2/32, last in Holm's order
+    md = render_stdout(report, "md")
+    assert "2 more tests repeat one of the family exactly" in md

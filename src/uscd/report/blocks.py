@@ -140,10 +140,21 @@ def verdict_blocks(data: dict) -> list[Block]:
         Paragraph(
             f"Holm's step-down correction over {scope} against `{data['baseline']}` in this report, all "
             f"groups together, at family-wise alpha = {holm['alpha']}: one line per method, where it is "
-            "significantly better or worse than the baseline after the correction."
+            "significantly better or worse than the baseline after the correction." + repeats_text(holm)
         ),
         BulletList([f"{v['label']}: {v['verdict']}" for v in data["method_verdicts"]]),
     ]
+
+
+def repeats_text(holm: dict) -> str:
+    n = holm["repeated_tests"]
+    if not n:
+        return ""
+    return (
+        f" {n} more test{'s' if n != 1 else ''} repeat{'s' if n == 1 else ''} one of the family exactly "
+        "(same method, same per-problem outcomes, e.g. HumanEval's tests and HumanEval+'s base tests) "
+        "and share its correction."
+    )
 
 
 def group_blocks(group: dict, baseline: str) -> list[Block]:

@@ -2,11 +2,12 @@
 
 The family is every paired test against the baseline in the report: each comparison's main test,
 for HumanEval+/MBPP+ runs its base- and plus-test comparisons, and for runs scored on the held-out
-tests the held-out comparison (a part whose outcomes are exactly the main test's is the same test
-and is counted once). Held-out tests join because the overview prints their Holm p beside the
-others and a verdict may rest on them; leaving them out would make them the one uncorrected
-column. It corrects the p-values as report.json gives them (rounded to 6 digits), so a reader can
-redo it.
+tests the held-out comparison. A test whose per-problem outcomes are exactly those of an earlier
+test of the same method is the same test and is counted once: a base-test part that repeats its
+main test, or HumanEval's tests in one group and HumanEval+'s base tests in another. Held-out
+tests join because the overview prints their Holm p beside the others and a verdict may rest on
+them; leaving them out would make them the one uncorrected column. It corrects the p-values as
+report.json gives them (rounded to 6 digits), so a reader can redo it.
 """
 
 from __future__ import annotations
@@ -47,9 +48,23 @@ def tests_of(groups: list[dict]) -> list[Test]:
     return [test for group in groups for test in group_tests(group)]
 
 
+def mark_repeats(tests: list[Test]) -> None:
+    """A test of a method whose per-problem outcomes equal an earlier one's (HumanEval's tests and
+    HumanEval+'s base tests, often) is that test again: it points at the first."""
+    first: dict[tuple[str, str], Test] = {}
+    for test in (t for t in tests if t.repeats is None):
+        key = (test.label, test.result["outcomes_sha256"])
+        if key in first:
+            test.repeats = first[key].result
+            test.result["same_test_as"] = first[key].where
+        else:
+            first[key] = test
+
+
 def apply_holm(groups: list[dict], baseline: str) -> dict:
     """Write `p_holm` into every paired comparison; return the family's size and the per-method verdicts."""
     tests = tests_of(groups)
+    mark_repeats(tests)
     family = [t for t in tests if t.repeats is None]
     for test, p in zip(family, holm([t.result["p_value"] for t in family]), strict=True):
         test.result["p_holm"] = r6(p)
@@ -62,6 +77,7 @@ def apply_holm(groups: list[dict], baseline: str) -> dict:
             "tests": len(family),
             "base_plus_tests": sum(t.outcome in SUITE_OUTCOMES for t in family),
             "heldout_tests": sum(t.outcome == HELDOUT for t in family),
+            "repeated_tests": len(tests) - len(family),
         },
         "method_verdicts": method_verdicts(tests, baseline),
     }
