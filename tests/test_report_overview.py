@@ -33,7 +33,11 @@ def rescored(run: Path, source: Path) -> None:
     source_config = json.loads((source / CONFIG).read_text())
     config.pop("prompt", None)
     config["kind"] = "samples-file"
-    config["source_run"] = {"model": config.pop("model"), "method": config["method"]}
+    config["source_run"] = {
+        "model": config.pop("model"),
+        "method": config["method"],
+        "sampling": config.pop("sampling"),
+    }
     config["samples_file"] = {"path": str(source / "samples.jsonl"), "sha256": "c" * 64}
     assert source_config["prompt"]["style"] == "chat"
     (run / CONFIG).write_text(json.dumps(config))
@@ -86,6 +90,7 @@ def test_a_rescored_run_takes_its_source_runs_model_and_prompt_style(tmp_path, m
     )
     assert (chat["prompt_style"], chat["model"], chat["model_sha256"]) == ("chat", "tiny", "b" * 64)
     assert completion["prompt_style"] == "completion" and len(chat["runs"]) == len(completion["runs"]) == 1
+    assert (chat["runs"][0]["n_samples"], chat["runs"][0]["temperature"]) == (1, 0.0)  # the source run's
 
 
 # ---------------------------------------------------------------------------------------------

@@ -81,7 +81,12 @@ class Run:
 
     @property
     def n_samples(self) -> int:
-        return int(self.config.get("sampling", {}).get("n_samples") or 1)
+        return int(self.sampling.get("n_samples") or 1)
+
+    @property
+    def sampling(self) -> dict:
+        """How the samples were drawn (for a re-scored run: its source run's `sampling`)."""
+        return self.config.get("sampling") or self.config.get("source_run", {}).get("sampling") or {}
 
     @property
     def group_key(self) -> tuple[str, str, str, str]:

@@ -47,7 +47,7 @@ def settings_and_stats(run: Run) -> dict:
         "model": run.model,
         "model_sha256": run.model_sha,
         "n_samples": run.n_samples,
-        "temperature": run.config.get("sampling", {}).get("temperature"),
+        "temperature": run.sampling.get("temperature"),
         "problems": s["problems_executed"],
         "problems_generated": s["problems_generated"],
         "samples_executed": s["samples_executed"],
