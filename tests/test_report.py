@@ -40,6 +40,7 @@ def make_run(
     contrast: str = "0110",
     completions: dict[str, str] | None = None,
     plus: dict[str, list[bool]] | None = None,
+    prompt_style: str | None = None,
 ) -> Path:
     """A run folder as `uscd eval` writes it: outcomes maps task_id -> pass/fail per sample."""
     n = len(next(iter(outcomes.values())))
@@ -55,6 +56,8 @@ def make_run(
             "seed": 0,
         },
     }
+    if prompt_style is not None:
+        config["prompt"] = {"style": prompt_style}
     folder = RunFolder(root / label)
     config = folder.open(config)
     gated = rule in ("uscd", "cd") or label in ("uscd", "cd")
@@ -516,7 +519,13 @@ def test_holm_across_groups_and_one_verdict_per_method(tmp_path):
     make_run(tmp_path / "mbpp", "cd", ids([False] * 10, "Mbpp"), task="mbpp")
     make_run(tmp_path / "mbpp", "uscd", ids([True] * 10, "Mbpp"), task="mbpp")
     data = build_report([tmp_path / "he", tmp_path / "mbpp"]).data
-    assert data["holm"] == {"alpha": 0.05, "tests": 4, "base_plus_tests": 0}
+    assert data["holm"] == {
+        "alpha": 0.05,
+        "tests": 4,
+        "base_plus_tests": 0,
+        "heldout_tests": 0,
+        "repeated_tests": 0,
+    }
     comps = [c for g in data["groups"] for c in g["comparisons"]]
     # by hand: 0.001953 * 4 = 0.007812 twice (the running maximum), then 1.0 * 2 and 1.0 * 1 capped at 1
     assert [(c["method"], c["p_value"], c["p_holm"]) for c in comps] == [
@@ -599,7 +608,13 @@ def test_plus_runs_report_base_and_plus_side_by_side(tmp_path):
     assert (plus["fail_to_pass"], plus["pass_to_fail"]) == (["HumanEval/3", "HumanEval/4"], ["HumanEval/1"])
     assert plus["p_value"] == 1.0 and not plus["repeats_main_test"]
     assert comp["base"]["repeats_main_test"]  # base tests = the status: one test, counted once
-    assert report.data["holm"] == {"alpha": 0.05, "tests": 2, "base_plus_tests": 1}
+    assert report.data["holm"] == {
+        "alpha": 0.05,
+        "tests": 2,
+        "base_plus_tests": 1,
+        "heldout_tests": 0,
+        "repeated_tests": 1,
+    }
     assert comp["base"]["p_holm"] == comp["p_holm"]
     md = render_stdout(report, "md")
     assert "| base pass@1 (95% CI) | plus pass@1 (95% CI) |" in md

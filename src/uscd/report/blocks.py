@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from uscd.report.data import BOOTSTRAP_SEED, EXTRA_OUTCOMES, STATUSES
+from uscd.report.data import BOOTSTRAP_SEED, EXTRA_OUTCOMES, OUTCOME_TITLES, STATUSES, group_title, task_text
 from uscd.report.loader import slug
 from uscd.report.text import ci_pts, ci_text, fmt_p, p_text, pct, signed_pts
 
@@ -60,7 +60,9 @@ def blocks(data: dict) -> list[Block]:
     out: list[Block] = [Heading(1, "uscd report")]
     out += [Alert(text) for text in data["warnings"]]
     out.append(Paragraph(method_sentence(data)))
+    out.extend(overview_blocks(data))
     out.extend(verdict_blocks(data))
+    out += [Image(name, "pass@1 per MultiPL-E language") for name in data["overview"]["plots"]]
     for group in data["groups"]:
         out.extend(group_blocks(group, data["baseline"]))
     for grid in data.get("calibration_grid", []):
@@ -79,30 +81,87 @@ def method_sentence(data: dict) -> str:
     )
 
 
+def overview_blocks(data: dict) -> list[Block]:
+    """The whole report in one table: methods by task/model group, each cell pass@1 and the paired test."""
+    table_data = data["overview"]
+    if not table_data["rows"]:
+        return []
+    head = ["method", *(c["title"] for c in table_data["columns"])]
+    rows = [
+        [row["label"], *(overview_cell(entries) for entries in row["cells"])] for row in table_data["rows"]
+    ]
+    return [
+        Heading(2, "Overview"),
+        Paragraph(
+            "One row per method, one column per task · model (and, beside it, the same runs on the "
+            "base/plus tests of HumanEval+/MBPP+ or on the held-out tests where they were scored): "
+            f"pass@1, then, for a method paired with `{data['baseline']}`, the difference in points on "
+            "the problems both executed and its p-value after the Holm correction below (p_H). An "
+            "empty cell: the method did not run there; `not compared`: see the group's section."
+        ),
+        Table(head, rows),
+    ]
+
+
+def overview_cell(entries: list[dict]) -> str:
+    if len(entries) == 1:
+        return overview_entry(entries[0])
+    return "; ".join(f"{e['run']}: {overview_entry(e)}" for e in entries)
+
+
+def overview_entry(entry: dict) -> str:
+    """`44.5% (+2.4, p_H 0.900)`; the baseline's pass@1 alone."""
+    text = pct(entry["pass@1"])
+    if entry.get("baseline") or entry["pass@1"] is None:
+        return text
+    if not entry["paired"]:
+        return f"{text} (not compared)"
+    return f"{text} ({entry['difference'] * 100:+.1f}, p_H {p_text(entry['p_holm'])})"
+
+
 def verdict_blocks(data: dict) -> list[Block]:
     if not data["method_verdicts"]:
         return []
     holm = data["holm"]
     family = f"{holm['tests']} paired test{'s' if holm['tests'] != 1 else ''}"
     scope = "every paired test of pass@1"
-    if holm["base_plus_tests"]:
-        scope += f" (the {holm['base_plus_tests']} HumanEval+/MBPP+ base and plus tests included)"
+    included = [
+        f"the {n} {what}"
+        for n, what in (
+            (holm["base_plus_tests"], "HumanEval+/MBPP+ base and plus tests"),
+            (holm["heldout_tests"], "held-out test" + ("s" if holm["heldout_tests"] != 1 else "")),
+        )
+        if n
+    ]
+    if included:
+        scope += f" ({' and '.join(included)} included)"
     return [
         Heading(2, f"Verdicts after Holm correction ({family})"),
         Paragraph(
             f"Holm's step-down correction over {scope} against `{data['baseline']}` in this report, all "
             f"groups together, at family-wise alpha = {holm['alpha']}: one line per method, where it is "
-            "significantly better or worse than the baseline after the correction."
+            "significantly better or worse than the baseline after the correction." + repeats_text(holm)
         ),
         BulletList([f"{v['label']}: {v['verdict']}" for v in data["method_verdicts"]]),
     ]
+
+
+def repeats_text(holm: dict) -> str:
+    n = holm["repeated_tests"]
+    if not n:
+        return ""
+    return (
+        f" {n} more test{'s' if n != 1 else ''} repeat{'s' if n == 1 else ''} one of the family exactly "
+        "(same method, same per-problem outcomes, e.g. HumanEval's tests and HumanEval+'s base tests) "
+        "and share its correction."
+    )
 
 
 def group_blocks(group: dict, baseline: str) -> list[Block]:
     runs = group["runs"]
     shas = sorted({str(r["dataset_sha256"])[:12] for r in runs})
     out: list[Block] = [
-        Heading(2, f"{group['task']} · {group['model']}"),
+        Heading(2, group_title(group["task"], group["prompt_style"], group["model"])),
         Paragraph(
             f"Dataset sha256 {', '.join(f'`{s}`' for s in shas)}; model sha256 "
             f"`{str(group['model_sha256'])[:12]}`; {len(runs)} run(s)."
@@ -112,7 +171,9 @@ def group_blocks(group: dict, baseline: str) -> list[Block]:
     out += [
         Heading(3, "Methods"),
         table(method_columns(runs), runs),
-        Image(f"pass1_{group['id']}.png", f"pass@1 by method, {group['task']}"),
+        Image(
+            f"pass1_{group['id']}.png", f"pass@1 by method, {task_text(group['task'], group['prompt_style'])}"
+        ),
     ]
     if group["comparisons"]:
         out += [Heading(3, f"Versus {baseline}"), comparison_table(group["comparisons"])]
@@ -174,7 +235,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
 
 
 def method_columns(runs: list[dict]) -> tuple[Column, ...]:
-    """The methods table; HumanEval+/MBPP+ runs add base and plus pass@1 beside pass@1."""
+    """The methods table, with base, plus (HumanEval+/MBPP+) and held-out pass@1 where runs have them."""
     extra = tuple(outcome_column(n) for n in EXTRA_OUTCOMES if any(n in r for r in runs))
     at = [name for name, _ in METHOD_COLUMNS].index("95% CI") + 1
     return METHOD_COLUMNS[:at] + extra + METHOD_COLUMNS[at:]
@@ -185,7 +246,7 @@ def outcome_column(name: str) -> Column:
         stats = run.get(name)
         return "–" if stats is None else f"{pct(stats['pass@1'])} {ci_text(stats['pass@1_ci95'])}"
 
-    return (f"{name} pass@1 (95% CI)", cell)
+    return (f"{OUTCOME_TITLES[name].removesuffix(' tests')} pass@1 (95% CI)", cell)
 
 
 def outcome_tables(comps: list[dict], baseline: str) -> list[Block]:
@@ -194,7 +255,7 @@ def outcome_tables(comps: list[dict], baseline: str) -> list[Block]:
     for name in EXTRA_OUTCOMES:
         rows = [c[name] | {"method": c["method"]} for c in comps if c.get(name, {}).get("paired")]
         if rows:
-            out += [Heading(4, f"Versus {baseline}, {name} tests"), table(OUTCOME_COLUMNS, rows)]
+            out += [Heading(4, f"Versus {baseline}, {OUTCOME_TITLES[name]}"), table(OUTCOME_COLUMNS, rows)]
     return out
 
 
@@ -257,7 +318,7 @@ def comparison_blocks(comp: dict, group: dict) -> list[Block]:
 def grid_blocks(grid: dict) -> list[Block]:
     varying = ", ".join(grid["varying"]) or "nothing"
     return [
-        Heading(2, f"Calibration grid: {grid['task']} · {grid['model']}"),
+        Heading(2, f"Calibration grid: {group_title(grid['task'], grid['prompt_style'], grid['model'])}"),
         Paragraph(f"{len(grid['points'])} runs; settings that vary: {varying}."),
         table(GRID_COLUMNS, grid["points"]),
         Image(grid["plot"], "trigger rate vs pass@1"),

@@ -14,7 +14,9 @@ from uscd.errors import UscdError
 from uscd.report.calibration import calibration_data
 from uscd.report.compare import comparisons
 from uscd.report.data import ALPHA, FORMAT_VERSION, Group, PlotSpec, Report, Run
+from uscd.report.languages import language_plots
 from uscd.report.loader import group_runs, load_runs
+from uscd.report.overview import overview
 from uscd.report.run_stats import run_stats
 from uscd.report.traces import trace_plots
 from uscd.report.verdicts import apply_holm
@@ -40,6 +42,9 @@ def build_report(
         "groups": [group_data(g, baseline, plots) for g in groups],
     }
     data |= apply_holm(data["groups"], baseline)
+    languages = language_plots(data["groups"], baseline)
+    plots.extend(languages)
+    data["overview"] = overview(data["groups"], baseline, [p.name for p in languages])
     data["warnings"] = environment_warnings(groups)
     if calibration_grid is not None:
         data["calibration_grid"] = calibration_data(Path(calibration_grid), plots)
@@ -50,13 +55,13 @@ def build_report(
 def group_data(group: Group, baseline: str, plots: list[PlotSpec]) -> dict:
     group.comparisons = comparisons(group, baseline)
     stats = [run_stats(r) for r in group.runs]
-    title = f"{group.task} · {group.model}"
-    plots.append(PlotSpec(f"pass1_{group.id}.png", "pass1", title, pass1_points(stats, baseline)))
+    plots.append(PlotSpec(f"pass1_{group.id}.png", "pass1", group.title, pass1_points(stats, baseline)))
     traces = trace_plots(group)
     plots.extend(traces)
     return {
         "id": group.id,
         "task": group.task,
+        "prompt_style": group.prompt_style,
         "model": group.model,
         "model_sha256": group.model_sha,
         "runs": stats,
@@ -76,7 +81,7 @@ def pass1_points(stats: list[dict], baseline: str) -> list[dict]:
 def environment_warnings(groups: list[Group]) -> list[str]:
     """Runs whose numbers measure the machine more than the method (e.g. a missing compiler)."""
     return [
-        f"{group.task} · {group.model} · {run.name}: {flag}"
+        f"{group.title} · {run.name}: {flag}"
         for group in groups
         for run in group.runs
         for flag in run.environment_flags
@@ -96,14 +101,17 @@ def notes(runs: list[Run], groups: list[Group]) -> list[str]:
     for group in groups:
         for comp in group.comparisons:
             if not comp.get("paired"):
-                out.append(f"{group.task} · {group.model}: {comp['method']} not compared: {comp['reason']}")
+                out.append(f"{group.title}: {comp['method']} not compared: {comp['reason']}")
             elif comp["problems_paired"] < max(comp["problems_baseline"], comp["problems_candidate"]):
-                out.append(f"{group.task} · {group.model}: {partial_pairing(comp)}")
+                out.append(f"{group.title}: {partial_pairing(comp)}")
         versions = {r.config.get("task", {}).get("prompt_version") for r in group.runs}
         if len(versions) > 1:
-            out.append(f"{group.task} · {group.model}: the runs used different prompt versions")
+            out.append(f"{group.title}: the runs used different prompt versions")
     if len(groups) > 1:
-        out.append("runs of different tasks or models are reported in separate groups and never paired")
+        out.append(
+            "runs of different tasks, prompt styles (completion, chat) or models are reported in separate "
+            "groups and never paired"
+        )
     return out
 
 

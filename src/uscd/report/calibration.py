@@ -21,13 +21,14 @@ def calibration_data(grid: Path, plots: list[PlotSpec]) -> list[dict]:
             (grid_point(r, varying) for r in group.runs),
             key=lambda p: (p["contrast_rate"] or 0.0, p["pass@1"] or 0.0, p["path"]),
         )
-        title = f"calibration grid: {group.task} · {group.model}"
+        title = f"calibration grid: {group.title}"
         name = f"calibration_{group.id}.png"
         plots.append(PlotSpec(name, "calibration", title, points))
         out.append(
             {
                 "id": group.id,
                 "task": group.task,
+                "prompt_style": group.prompt_style,
                 "model": group.model,
                 "varying": varying,
                 "points": points,

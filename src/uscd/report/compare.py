@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from uscd.metrics import mcnemar_difference_ci, mcnemar_exact, paired_bootstrap
@@ -80,7 +82,15 @@ def paired_test(shared: list[str], b_counts: Counts, c_counts: Counts) -> dict:
     out["baseline_pass@1"] = r6(sum(c / n for n, c in b_counts) / len(shared))
     out["candidate_pass@1"] = r6(sum(c / n for n, c in c_counts) / len(shared))
     out["fail_to_pass"], out["pass_to_fail"] = flips(shared, b_counts, c_counts)
+    out["outcomes_sha256"] = outcomes_digest(shared, b_counts, c_counts)
     return out
+
+
+def outcomes_digest(shared: list[str], b_counts: Counts, c_counts: Counts) -> str:
+    """What a paired test was computed from (per problem: both runs' samples and passes): two tests
+    of one method with the same digest are the same test (e.g. HumanEval and HumanEval+'s base tests)."""
+    rows = [[t, *b, *c] for t, b, c in zip(shared, b_counts, c_counts, strict=True)]
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
 
 
 def outcome_comparisons(base: Run, cand: Run) -> dict[str, dict]:

@@ -18,7 +18,13 @@ TRACE_CASES = 3  # problems per direction (fixed / broken) in the uncertainty-tr
 STATUSES = ("pass", "fail", "timeout", "error")
 # results rows of HumanEval+/MBPP+ runs also say whether the base tests and the plus (base and
 # extra) tests passed: `base_passed`, `plus_passed`
-EXTRA_OUTCOMES = ("base", "plus")
+SUITE_OUTCOMES = ("base", "plus")
+# a run folder scored on the held-out tests (scripts/heldout_eval.py score, uscd.run.heldout.RESULTS)
+HELDOUT = "heldout"
+HELDOUT_RESULTS = "heldout_results.jsonl"
+EXTRA_OUTCOMES = (*SUITE_OUTCOMES, HELDOUT)
+OUTCOME_TITLES = {"base": "base tests", "plus": "plus tests", HELDOUT: "held-out tests"}
+COMPLETION = "completion"  # the prompt style of runs whose config names none
 FORMATS = ("md", "json", "html")
 
 
@@ -40,6 +46,7 @@ class Run:
     # what the run's summary says went wrong in its environment (e.g. most programs did not compile)
     environment_flags: list[str] = field(default_factory=list)
     name: str = ""
+    prompt_style: str = COMPLETION  # "chat" runs are never grouped or paired with completion runs
     _passed: dict[tuple[str, int], bool] = field(default_factory=dict, repr=False)
 
     @property
@@ -59,20 +66,31 @@ class Run:
         return self.config.get("task", {}).get("dataset_sha256")
 
     @property
+    def model_config(self) -> dict:
+        """The model that generated the samples; a re-scored run (`uscd evaluate --samples`) names it
+        in `source_run`."""
+        return self.config.get("model") or self.config.get("source_run", {}).get("model") or {}
+
+    @property
     def model(self) -> str:
-        return str(self.config.get("model", {}).get("name") or "unknown model")
+        return str(self.model_config.get("name") or "unknown model")
 
     @property
     def model_sha(self) -> str | None:
-        return self.config.get("model", {}).get("sha256")
+        return self.model_config.get("sha256")
 
     @property
     def n_samples(self) -> int:
-        return int(self.config.get("sampling", {}).get("n_samples") or 1)
+        return int(self.sampling.get("n_samples") or 1)
 
     @property
-    def group_key(self) -> tuple[str, str, str]:
-        return self.task, self.model, self.model_sha or ""
+    def sampling(self) -> dict:
+        """How the samples were drawn (for a re-scored run: its source run's `sampling`)."""
+        return self.config.get("sampling") or self.config.get("source_run", {}).get("sampling") or {}
+
+    @property
+    def group_key(self) -> tuple[str, str, str, str]:
+        return self.task, self.prompt_style, self.model, self.model_sha or ""
 
     def passed(self, task_id: str, index: int) -> bool | None:
         if not self._passed:
@@ -88,6 +106,20 @@ class Group:
     model_sha: str | None
     runs: list[Run]
     comparisons: list[dict] = field(default_factory=list)
+    prompt_style: str = COMPLETION
+
+    @property
+    def title(self) -> str:
+        return group_title(self.task, self.prompt_style, self.model)
+
+
+def task_text(task: str, prompt_style: str | None) -> str:
+    """The task as the report names it: `humaneval`, or `humaneval (chat)` for chat-mode runs."""
+    return task if prompt_style in (None, COMPLETION) else f"{task} ({prompt_style})"
+
+
+def group_title(task: str, prompt_style: str | None, model: str) -> str:
+    return f"{task_text(task, prompt_style)} · {model}"
 
 
 @dataclass
@@ -104,7 +136,7 @@ class TraceCase:
 @dataclass
 class PlotSpec:
     name: str
-    kind: str  # pass1 | calibration | traces
+    kind: str  # pass1 | calibration | traces | languages
     title: str
     data: Any
 

@@ -1,4 +1,4 @@
-"""Run folders in, runs out: loading, grouping by task and model, and display names."""
+"""Run folders in, runs out: loading, grouping by task, prompt style and model, and display names."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from uscd.errors import UscdError
-from uscd.report.data import EXTRA_OUTCOMES, Group, Run
-from uscd.runs import SUMMARY, RunFolder, find_run_folders
+from uscd.report.data import COMPLETION, HELDOUT, HELDOUT_RESULTS, SUITE_OUTCOMES, Group, Run
+from uscd.runs import CONFIG, SUMMARY, RunFolder, find_run_folders, read_jsonl
 from uscd.summary import per_problem_counts, summarize, unique
 
 
@@ -22,9 +22,40 @@ def load_run(folder: RunFolder) -> Run:
     if not results:
         raise UscdError(f"{folder.path}: not evaluated: run `uscd evaluate {folder.path}`")
     summary = summarize(config, samples, results)
-    extra = {name: counts for name in EXTRA_OUTCOMES if (counts := outcome_counts(results, f"{name}_passed"))}
+    extra = {name: counts for name in SUITE_OUTCOMES if (counts := outcome_counts(results, f"{name}_passed"))}
+    if held_out := held_out_counts(folder):
+        extra[HELDOUT] = held_out
     flags = environment_flags(read_summary(folder), summary)
-    return Run(folder, config, samples, results, summary, per_problem_counts(results), extra, flags)
+    run = Run(folder, config, samples, results, summary, per_problem_counts(results), extra, flags)
+    run.prompt_style = prompt_style(config)
+    return run
+
+
+def held_out_counts(folder: RunFolder) -> dict[str, tuple[int, int]]:
+    """task_id -> (samples, passed) on the held-out tests, where the folder was scored on them."""
+    return per_problem_counts(list(read_jsonl(folder.path / HELDOUT_RESULTS)))
+
+
+def prompt_style(config: dict) -> str:
+    """`chat` or `completion`. A re-scored run (`uscd evaluate --samples`) takes its source run's:
+    from `source_run`, or else from the source run folder's config.json beside the samples file."""
+    for recorded in (config, config.get("source_run") or {}, source_config(config)):
+        if style := (recorded.get("prompt") or {}).get("style"):
+            return str(style)
+    return COMPLETION
+
+
+def source_config(config: dict) -> dict:
+    """The config.json of the run folder whose samples.jsonl a re-scored run scored ({} if not found)."""
+    samples = (config.get("samples_file") or {}).get("path")
+    path = Path(samples).parent / CONFIG if samples else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def outcome_counts(results: list[dict], key: str) -> dict[str, tuple[int, int]]:
@@ -87,20 +118,26 @@ def slug(text: str) -> str:
 
 
 def group_runs(runs: list[Run], baseline: str) -> list[Group]:
-    """One group per task and model; never pair or plot across groups."""
-    by_key: dict[tuple[str, str, str], list[Run]] = {}
+    """One group per task, prompt style and model; never pair or plot across groups."""
+    by_key: dict[tuple[str, str, str, str], list[Run]] = {}
     for run in runs:
         by_key.setdefault(run.group_key, []).append(run)
     groups, ids = [], Counter()
-    for (task, model, sha), members in sorted(by_key.items()):
-        gid = slug(f"{task}_{model}")
+    for (task, style, model, sha), members in sorted(by_key.items(), key=completion_first):
+        gid = slug(f"{task}_{model}" if style == COMPLETION else f"{task}-{style}_{model}")
         ids[gid] += 1
         if ids[gid] > 1:
             gid = f"{gid}_{slug((sha or str(ids[gid]))[:8])}"
         name_runs(members)
         members.sort(key=lambda r: (r.label != baseline, natural_key(r.name), r.path))
-        groups.append(Group(gid, task, model, sha or None, members))
+        groups.append(Group(gid, task, model, sha or None, members, prompt_style=style))
     return groups
+
+
+def completion_first(item: tuple[tuple[str, str, str, str], list[Run]]) -> tuple:
+    """Groups by task; a task's completion-prompt group before its chat group."""
+    task, style, model, sha = item[0]
+    return task, style != COMPLETION, style, model, sha
 
 
 def name_runs(runs: list[Run]) -> None:

@@ -19,6 +19,18 @@ METHOD_COLOUR = "#1f77b4"
 CONTRAST_COLOUR = "#ff7f0e"
 CHANGED_COLOUR = "#d62728"
 MAX_LABELS = 12  # changed-token annotations per trace panel; more would overlap into noise
+# the methods' bars in the per-language figure (the baseline's is BASE_COLOUR): tab10 less its grey
+METHOD_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def _matplotlib() -> Any:
@@ -31,8 +43,13 @@ def _matplotlib() -> Any:
 
 
 def render(spec: Any) -> bytes:
-    """PNG bytes of a `uscd.report.data.PlotSpec` (kind pass1, calibration or traces)."""
-    draw = {"pass1": pass1_figure, "calibration": calibration_figure, "traces": traces_figure}[spec.kind]
+    """PNG bytes of a `uscd.report.data.PlotSpec` (kind pass1, calibration, traces or languages)."""
+    draw = {
+        "pass1": pass1_figure,
+        "calibration": calibration_figure,
+        "traces": traces_figure,
+        "languages": languages_figure,
+    }[spec.kind]
     mpl = _matplotlib()
     with mpl.style.context("default"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # glyphs missing from the font for exotic token text
@@ -92,6 +109,38 @@ def pass1_figure(title: str, points: list[dict]) -> Any:
     ax.set_ylabel("pass@1 (95% CI)")
     ax.set_title(title, fontsize=11, parse_math=False)
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# MultiPL-E: pass@1 per language, one bar per method
+
+
+def languages_figure(title: str, data: dict) -> Any:
+    languages, methods = data["languages"], data["methods"]
+    fig = _figure(max(7.0, 1.5 + len(languages) * (0.22 * len(methods) + 0.3)), 4.5)
+    ax = fig.add_subplot()
+    width = 0.8 / len(methods)
+    colours = iter(METHOD_COLOURS * (1 + len(methods) // len(METHOD_COLOURS)))
+    for i, method in enumerate(methods):
+        shown = [(x, p) for x, p in enumerate(method["points"]) if p is not None]
+        ys = [p["pass@1"] for _, p in shown]
+        err = [
+            [y - p["ci"][0] for y, (_, p) in zip(ys, shown, strict=True)],
+            [p["ci"][1] - y for y, (_, p) in zip(ys, shown, strict=True)],
+        ]
+        xs = [x - 0.4 + width * (i + 0.5) for x, _ in shown]
+        colour = BASE_COLOUR if method["baseline"] else next(colours)
+        ax.bar(xs, ys, width=width, yerr=err, capsize=2, color=colour, label=method["label"])
+    ax.set_xticks(range(len(languages)), languages)
+    ax.set_xlim(-0.6, len(languages) - 0.4)
+    ax.set_ylim(0, 1.05)
+    _percent_axis(ax.yaxis)
+    ax.set_xlabel("language")
+    ax.set_ylabel("pass@1 (95% CI)")
+    ax.set_title(title, fontsize=11, parse_math=False)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     return fig
 
 

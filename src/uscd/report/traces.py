@@ -18,7 +18,7 @@ def trace_plots(group: Group) -> list[PlotSpec]:
             run, comp["pass_to_fail"][:TRACE_CASES], False
         )
         if any(any(u is not None for u in c.uncertainty) for c in cases):
-            title = f"{run.name} vs {comp['baseline']}: uncertainty per step ({group.task} · {group.model})"
+            title = f"{run.name} vs {comp['baseline']}: uncertainty per step ({group.title})"
             data = {"cases": cases, **gate_of(run)}
             specs.append(PlotSpec(f"traces_{group.id}_{slug(run.name)}.png", "traces", title, data))
     return specs
