@@ -27,7 +27,9 @@ from uscd.runs import CONFIG, RESULTS, SAMPLES, RunFolder
 from uscd.summary import summarize
 from uscd.tasks import Task
 
-SOURCE_KEYS = ("config_hash", "task", "method", "model", "backend", "generation", "sampling", "calibration")
+SOURCE_KEYS = (
+    "config_hash", "task", "method", "model", "backend", "generation", "sampling", "calibration", "prompt",
+)  # fmt: skip
 
 
 def source_run(samples_path: Path) -> dict[str, Any] | None:
