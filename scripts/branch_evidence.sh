@@ -18,17 +18,8 @@ USCD=${USCD:-uscd}
 MODEL_FLAG=()
 [[ -n $MODEL ]] && MODEL_FLAG=(--model "$MODEL")
 
-chunked() {  # repeat a resumable command, each time under the lock for at most $HOLD s
-  local rc
-  while true; do
-    echo "+ uscd $*" >&2
-    flock "$LOCK" timeout -s INT "$HOLD" $USCD "$@" "${MODEL_FLAG[@]}"
-    rc=$?
-    [[ $rc == 0 ]] && return 0
-    [[ $rc == 124 || $rc == 130 ]] || return $rc
-    sleep 2
-  done
-}
+CHUNK_ARGS=("${MODEL_FLAG[@]}")
+source scripts/_chunked.sh  # (the working directory is the repo root here)
 # the filter baseline's n: the branch run's mean programs per problem, rounded up (at least 2)
 n_for() { python -c "import json,math,sys; s=json.load(open(sys.argv[1]))['generation']['search'];
 print(max(2, math.ceil(s['mean_programs'])))" "$1/summary.json"; }
@@ -41,7 +32,7 @@ step() {
     mbpp-greedy)  chunked eval mbpp --data "$MBPP" --methods greedy --out $R/mbpp-b1 --batch 1 --quiet ;;
     mbpp-branch)  chunked eval mbpp --data "$MBPP" --methods branch --out $R/mbpp-b1 --batch 1 --quiet ;;
     mbpp-filter)  chunked eval mbpp --data "$MBPP" --methods "filter=filter:n=$(n_for $R/mbpp-b1/branch)" \
-                    --out $R/mbpp-b1 --batch 1 --quiet ;;
+                    --out $R/mbpp-b1 --batch 8 --quiet ;;  # sampled: batched search
     heldout)      python scripts/heldout_eval.py score humaneval $R/humaneval/{greedy,branch,filter}
                   python scripts/heldout_eval.py score mbpp $R/mbpp-b1/{greedy,branch,filter} ;;
     report)       $USCD report $R/humaneval/{greedy,branch,filter} $R/mbpp-b1 --out docs/results/branch ;;

@@ -23,17 +23,7 @@ CAL15=$R15/calibration-mbpp-validation/calibration.json
 ADADEC15=$R15/calibration-adadec-mbpp-train-validation/calibration.json
 LANGS=(cpp go java js lua php pl r rb rs sh ts)  # MultiPL-E's 12 required languages (docs/multipl-e.md)
 
-chunked() {  # repeat a resumable command, each time under the lock for at most $HOLD s
-  local rc
-  while true; do
-    echo "+ uscd $*" >&2
-    flock "$LOCK" timeout -s INT "$HOLD" $USCD "$@"
-    rc=$?
-    [[ $rc == 0 ]] && return 0
-    [[ $rc == 124 || $rc == 130 ]] || return $rc
-    sleep 2
-  done
-}
+source scripts/_chunked.sh  # (the working directory is the repo root here)
 premise() { flock "$LOCK" $USCD analyze premise "$@" --k 5 --m 4; }
 
 # step name <TAB> estimated minutes <TAB> what it runs (the case below)

@@ -15,17 +15,7 @@ USCD=${USCD:-uscd}
 CAL_ADADEC=$R/calibration-adadec-mbpp-train-validation/calibration.json
 CAL_SPA=$R/calibration-spa-mbpp-validation/calibration.json
 
-chunked() {  # repeat a resumable command, each time under the lock for at most $HOLD s
-  local rc
-  while true; do
-    echo "+ uscd $*" >&2
-    flock "$LOCK" timeout -s INT "$HOLD" $USCD "$@"
-    rc=$?
-    [[ $rc == 0 ]] && return 0
-    [[ $rc == 124 || $rc == 130 ]] || return $rc
-    sleep 2
-  done
-}
+source scripts/_chunked.sh  # (the working directory is the repo root here)
 threshold() { python -c "import json,sys; print(json.load(open(sys.argv[1]))['knobs']['threshold'])" "$CAL_ADADEC"; }
 
 step() {
