@@ -5,6 +5,7 @@
 # only re-reads its run folder.
 #   usage: scripts/evidence_v2.sh STEP...          (scripts/evidence_v2.sh list: every step, in order)
 #   e.g.   scripts/evidence_v2.sh $(scripts/evidence_v2.sh list | grep '^1\.' | cut -f2)
+#          scripts/evidence_v2.sh overview     (no model: the whole-table report, docs/results/overview)
 # Step names say what they run: <part>.<benchmark>-<method>[-<model>]. Within a benchmark every
 # method uses the batch size of the greedy run it is paired with (MultiPL-E, MBPP and chat: 8;
 # the 0.5B's HumanEval: 1), so paired comparisons are like for like.
@@ -81,8 +82,22 @@ step() {
     premise-mbpp-0.5b) premise $R05/mbpp/greedy --accept-redecoded ;;
     premise-he-1.5b)   premise $R15/humaneval/greedy --accept-redecoded ;;
     premise-mbpp-1.5b) premise $R15/mbpp/greedy --accept-redecoded ;;
+    overview)          $USCD report $(overview_folders) --out docs/results/overview ;;
     *) echo "unknown step $s" >&2; return 2 ;;
   esac
+}
+
+# the whole table (docs/results.md leads with it): every scored HumanEval/MBPP/plus/chat/MultiPL-E
+# run folder of both models; the sampled run (baseline `sample`) and calibration grids have reports of their own
+overview_folders() {
+  local r d
+  for r in "$R05" "$R15"; do
+    for d in humaneval humanevalplus mbpp mbpp-b1 humaneval-chat humanevalplus-chat mbppplus-snapshot \
+             mbppplus-snapshot-chat "$r"/multipl-e-*; do
+      d=${d#"$r"/}
+      [[ -d $r/$d ]] && echo "$r/$d"
+    done
+  done
 }
 
 if [[ ${1:-} == list || $# == 0 ]]; then

@@ -19,8 +19,8 @@ from uscd.run.generate import requests_for
 from uscd.run.settings import EvalSettings, GenerationSettings, RunSettings
 from uscd.runner import parse_methods
 from uscd.search import branch as search
-from uscd.search.checks import CheckRun
-from uscd.search.subject import problem_subject, subject_of
+from uscd.search.checks import CheckRun, run_checks
+from uscd.search.subject import chat_subject, problem_subject, subject_of
 from uscd.tasks import get_task
 
 
@@ -96,3 +96,23 @@ def test_eval_runs_the_branch_method_in_chat_mode(tmp_path, monkeypatch):
     assert all("solution" in s for s in samples)
     assert json.loads((tmp_path / "b" / "config.json").read_text())["prompt"]["style"] == "chat"
     assert summary["generation"]["search"]["problems"] == 2
+
+
+SERVED_TASK = (
+    'Complete this function.\n```python\ndef add(a, b):\n    """Add two numbers.\n'
+    '    >>> add(1, 2)\n    3\n    >>> add(-1, 1)\n    0\n    """\n```\n'
+)
+
+
+def test_a_served_chats_subject_is_its_message_and_the_replys_code():
+    """`uscd serve`'s chat endpoint: checks from the last user message, run on the reply's code
+    (the block that defines the message's function; prose and other blocks left out)."""
+    subject = chat_subject(SERVED_TASK)
+    checks = extract_checks(subject.examples_from).checks
+    assert len(checks) == 2
+    right = "Here:\n```python\nprint('usage')\n```\n```python\ndef add(a, b):\n    return a + b\n```\nDone."
+    half = "```python\ndef add(a, b):\n    return a + b if a > 0 else 1\n```"
+    assert subject.solution(right).strip() == "def add(a, b):\n    return a + b"
+    assert run_checks(subject.solution(right), checks).passed == (True, True)
+    assert run_checks(subject.solution(half), checks).passed == (True, False)
+    assert not any(run_checks(subject.solution("no code at all"), checks).passed)

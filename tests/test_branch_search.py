@@ -273,8 +273,6 @@ def test_the_method_grammar_and_the_knobs():
 def test_refusals_are_one_line():
     with pytest.raises(UscdError, match="Python prompts only"):
         search.check_setting(BranchSearch(), language="cpp")
-    with pytest.raises(UscdError, match="completion prompts"):
-        search.check_setting(BranchSearch(), chat=True)
 
 
 def test_eval_runs_the_search_and_summarises_its_cost(tmp_path, monkeypatch):

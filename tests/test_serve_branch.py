@@ -2,7 +2,8 @@
 client: a server method and a request's `uscd` object reach the search, which answers what the
 single-stream search answers (the checks run in the real sandbox: the fake model writes letters,
 so every program fails them and A is kept after the budget of branches); streamed requests get the
-chosen program in one chunk; chat, other languages and logprobs are refused in one line; a client
+chosen program in one chunk; a chat's search reads its last user message's examples and runs them on
+the reply's code; other languages and logprobs are refused in one line; a client
 that goes away or a deadline stops the search and frees its slot."""
 
 from __future__ import annotations
@@ -122,10 +123,43 @@ def test_n_choices_and_echo(server):
     assert out.usage.prompt_tokens == expected.prompt_tokens
 
 
+@pytest.fixture(scope="module")
+def endless_server():
+    """The fake model never ends a reply by itself (its chat reply would otherwise end at once)."""
+    with Live(ServeFake(endless=True), methods="b=branch:max_branches=2,greedy") as live:
+        yield live
+
+
+def test_a_chat_searches_with_its_messages_examples_on_the_replys_code(endless_server):
+    """The fake model's reply fails the message's examples, so every branch is tried and A — the
+    reply greedy decoding gives the same chat — is kept."""
+    server = endless_server
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Write add.\n" + PROMPT},
+    ]
+    out = server.client.chat.completions.create(model="fake-coder", messages=messages, max_tokens=24)
+    greedy = server.client.chat.completions.create(
+        model="fake-coder", messages=messages, max_tokens=24, extra_body={"uscd": {"method": "greedy"}}
+    )
+    (choice,) = out.choices
+    assert choice.message.role == "assistant" and choice.message.content == greedy.choices[0].message.content
+    search = choice.model_extra["uscd"]["search"]
+    assert search["checks"] == 1 and search["outcome"] == "a-kept"  # add(1, 2) -> 3
+    assert search["programs"] == 3 and len(search["tried"]) == 2
+    assert out.model_extra["uscd"]["rule"] == "branch" and out.object == "chat.completion"
+    assert out.usage.completion_tokens == greedy.usage.completion_tokens  # A's tokens
+    server.wait_idle()
+
+
 @pytest.mark.parametrize(
     ("path", "body", "needle"),
     [
-        ("/v1/chat/completions", {"messages": [{"role": "user", "content": PROMPT}]}, "completion prompts"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": PROMPT}], "logprobs": True},
+            "logprobs are not reported",
+        ),
         ("/v1/completions", {"prompt": PROMPT, "uscd": {"language": "cpp"}}, "Python prompts only"),
         ("/v1/completions", {"prompt": PROMPT, "logprobs": 2}, "logprobs are not reported"),
     ],

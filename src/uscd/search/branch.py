@@ -196,12 +196,9 @@ def _finish(
     return best
 
 
-def check_setting(rule, language: str = "python", chat: bool = False) -> None:
-    """The branch method's one-line refusals: other languages, lookahead rules, and `chat` where the
-    caller cannot say what the search judges (a served chat completion has no task text apart)."""
+def check_setting(rule, language: str = "python") -> None:
+    """The branch method's one-line refusals: other languages and lookahead rules."""
     if language != "python":
         raise UscdError(f"the branch method reads examples from Python prompts only, not {language}")
-    if chat:
-        raise UscdError("the branch method runs on completion prompts only here (not chat messages)")
     if rule.max_lookahead() > 0:
         raise UscdError("the branch method cannot decode with a rule that looks ahead")

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from uscd.engine.feed import Cancelled, RequestFeed, Ticket
 from uscd.engine.generation import Generation, forked_trace
-from uscd.engine.request import Prepared, Request, branched
+from uscd.engine.request import Prepared, Request, branched, prepare
 from uscd.engine.single import Decoder
 from uscd.engine.state import StepHook
 from uscd.errors import UscdError
@@ -88,8 +88,9 @@ class FeedDecoder:
     one request at a time; ``cancel`` (any thread) stops the ticket in flight and every later one.
 
     `piece` reads a token's bytes from the vocabulary (the backend's ``piece``: a read-only lookup,
-    safe beside the loop's decoding). Every ticket gets `deadline` (``time.monotonic()``);
-    `on_done` hears every program's outcome (a server's tally)."""
+    safe beside the loop's decoding). Every ticket gets `deadline` (``time.monotonic()``) and is
+    tokenised by `prepare` (a served chat: with its special tokens); `on_done` hears every
+    program's outcome (a server's tally)."""
 
     def __init__(
         self,
@@ -97,20 +98,22 @@ class FeedDecoder:
         piece: Callable[[int], bytes],
         deadline: float | None = None,
         on_done: Callable[[Generation | UscdError], None] | None = None,
+        prepare: Callable[..., Prepared] = prepare,
     ) -> None:
         self.feed, self._piece, self.deadline, self.on_done = feed, piece, deadline, on_done
+        self.prepare = prepare
         self._lock = threading.Lock()
         self._pending: Ticket | None = None
         self._cancelled = False
 
     def generate(self, request: Request, hook: StepHook | None = None) -> Generation:
-        return self._run(Ticket(request, _Waiter(self.on_done), hook, self.deadline))
+        return self._run(Ticket(request, _Waiter(self.on_done), hook, self.deadline, self.prepare))
 
     def branch(self, request: Request, base: Generation, at: int, token: int) -> Generation:
         continued = branched(request, base.tokens, at, token)
         trace = tuple(forked_trace(base, at, token, self._piece))
         waiter = _Waiter(self.on_done)
-        return self._run(Ticket(continued, waiter, None, self.deadline, continuation_trace=trace))
+        return self._run(Ticket(continued, waiter, None, self.deadline, self.prepare, trace))
 
     def piece(self, token: int) -> bytes:
         return self._piece(token)

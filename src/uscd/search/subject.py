@@ -1,7 +1,8 @@
 """What a program search judges: the text its checks are read from, and the program a completion
 stands for. A completion prompt gives both itself (checks from the prompt, program = prompt +
 completion); a chat gives the task text inside its user message and the code taken from the reply
-(uscd.prompts.extract), so the search runs the same checks on the same programs the tests will run.
+(uscd.prompts.extract), so the search runs the same checks on the same programs the tests will run;
+a served chat gives its last user message and the reply's code.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ def subject_of(request) -> Subject:
         return request.subject
     prompt = request.prompt
     return Subject(prompt, lambda completion: prompt + completion)
+
+
+def chat_subject(task_text: str) -> Subject:
+    """A served chat's subject: the last user message is the task text (a pasted function with its
+    examples), and the program is the code of the reply, picked by that function's name."""
+    from uscd.prompts.examples import last_function
+    from uscd.prompts.extract import extract_code
+
+    entry = last_function(task_text)
+    return Subject(task_text, lambda reply: extract_code(reply, entry))
 
 
 def problem_subject(problem) -> Subject:

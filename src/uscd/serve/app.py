@@ -5,7 +5,7 @@ decoding method chosen per request through ``extra_body={"uscd": {...}}``."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import APIRouter, FastAPI
 from fastapi import Request as HttpRequest
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from uscd.engine import GenerationConfig, Request, prepare
 from uscd.errors import UscdError
 from uscd.methods import Sampler
+from uscd.search.subject import chat_subject
 from uscd.serve import errors
 from uscd.serve.chat import ChatTemplate, prepare_chat
 from uscd.serve.errors import ApiError, from_engine
@@ -116,13 +117,13 @@ async def completions(body: CompletionRequest, request: HttpRequest):
         raise ApiError(400, "prompt must not be an empty list", param="prompt")
     shape = Shape(False, st.config.model_id, method.describe())
     if method.rule.program_search:  # the branch method: a search over whole programs per choice
-        refuse_unless_searchable(method)
+        refuse_unless_searchable(method, body)
         searches = [
             build_request(st, body, method, prompt, None, k, body.max_tokens)
             for prompt in prompts
             for k in range(body.n)
         ]
-        return await search_completions(request, st, body, method, searches, shape)
+        return await search_completions(request, st, body, searches, shape)
     choices, plans = [], []
     for prompt in prompts:
         lame, notes = completion_lame(method, prompt)
@@ -141,10 +142,18 @@ async def chat_completions(body: ChatRequest, request: HttpRequest):
     st = _state(request)
     st.check_model(body.model)
     method = st.methods.resolve(body.uscd)
-    if method.rule.program_search:
-        refuse_unless_searchable(method, chat=True)
     messages = [as_template_message(m) for m in body.messages]
     prompt = render(st, messages)
+    if method.rule.program_search:  # checks from the last user message, run on the reply's code
+        refuse_unless_searchable(method, body)
+        subject = chat_subject(last_user_text(messages))
+        limit = body.token_limit()
+        searches = [
+            replace(build_request(st, body, method, prompt, None, k, limit), subject=subject)
+            for k in range(body.n)
+        ]
+        shape = Shape(True, st.config.model_id, method.describe())
+        return await search_completions(request, st, body, searches, shape, prepare_chat)
     lame, notes = chat_lame(st, method, messages, prompt)
     limit = body.token_limit()
     choices = [
@@ -184,6 +193,12 @@ def completion_lame(method: Method, prompt: str) -> tuple[str | None, dict]:
         return method.lame_prompt, {"lame_prompt": "given", "lame_noop": method.lame_prompt == prompt}
     lame = derive_lame(prompt, method.language or "python")
     return lame, {"lame_prompt": "derived", "lame_noop": lame == prompt}
+
+
+def last_user_text(messages: list[dict]) -> str:
+    """The task text of a chat: its last user message ("" when it has none)."""
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    return users[-1] if users else ""
 
 
 def chat_lame(st: ServerState, method: Method, messages: list[dict], prompt: str) -> tuple[str | None, dict]:

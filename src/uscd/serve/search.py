@@ -1,7 +1,8 @@
-"""Completions by a program search (the `branch` method, or its `filter` baseline): each choice's
-search runs in a worker thread of its own and decodes through the scheduler's feed (a
+"""Completions and chats by a program search (the `branch` method, or its `filter` baseline): each
+choice's search runs in a worker thread of its own and decodes through the scheduler's feed (a
 ``FeedDecoder``), so its programs share the batch with every other request; the prompt's checks
-run in the sandbox (uscd.search.checks). Nothing is streamed until the search ends: a streamed
+(a chat's: its last user message's) run in the sandbox (uscd.search.checks) on the program — a
+chat's: the reply's code. Nothing is streamed until the search ends: a streamed
 request gets the chosen program in one chunk. A client that goes away, or a deadline that passes,
 cancels the ticket in flight and ends the search.
 """
@@ -9,11 +10,12 @@ cancels the ticket in flight and ends the search.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from uscd.engine import Generation, Request
+from uscd.engine import Generation, Prepared, Request, prepare
 from uscd.engine.feed import monotonic_deadline
 from uscd.errors import UscdError
 from uscd.search import run_search
@@ -22,30 +24,39 @@ from uscd.search.decoders import FeedDecoder
 from uscd.serve import responses as r
 from uscd.serve.errors import ApiError, from_engine
 from uscd.serve.method import Method
-from uscd.serve.schemas import CompletionRequest
+from uscd.serve.schemas import ChatRequest, CompletionRequest
 from uscd.serve.session import DISCONNECT_POLL_S, ClientGone
 
 CHECK_LEVEL = "auto"  # the sandbox level of the prompt's checks (uscd.execution)
 
 
-def refuse_unless_searchable(method: Method, *, chat: bool = False) -> None:
-    """A program search reads a Python completion prompt's examples: anything else is a 400."""
+def refuse_unless_searchable(method: Method, body: CompletionRequest | ChatRequest) -> None:
+    """A program search reads Python examples and answers whole programs: other languages, rules
+    that look ahead and logprobs are a 400."""
     try:
-        check_setting(method.rule, "python" if chat else method.language or "python", chat)
+        check_setting(method.rule, method.language or "python")
     except UscdError as exc:
         raise ApiError(400, str(exc), param="uscd", code="unsupported_for_method") from None
+    if body.logprobs not in (None, False):
+        message = f"logprobs are not reported for the {method.rule_name} method"
+        raise ApiError(400, message, param="logprobs", code="unsupported_for_method")
 
 
 async def search_completions(
-    request: HttpRequest, st, body: CompletionRequest, method: Method, requests: list[Request], shape
+    request: HttpRequest,
+    st,
+    body: CompletionRequest | ChatRequest,
+    requests: list[Request],
+    shape,
+    prepare: Callable[..., Prepared] = prepare,
 ):
-    """Answer a completion whose method searches over programs (`requests`: one per choice)."""
-    if body.logprobs is not None:
-        message = f"logprobs are not reported for the {method.rule_name} method"
-        raise ApiError(400, message, param="logprobs", code="unsupported_for_method")
+    """Answer a completion or a chat whose method searches over programs (`requests`: one per
+    choice; a chat's are tokenised by `prepare` with its special tokens)."""
     deadline = monotonic_deadline(st.config.deadline_s)
     scheduler = st.scheduler
-    decoders = [FeedDecoder(scheduler.feed, st.backend.piece, deadline, scheduler.count) for _ in requests]
+    decoders = [
+        FeedDecoder(scheduler.feed, st.backend.piece, deadline, scheduler.count, prepare) for _ in requests
+    ]
     tasks = [
         asyncio.ensure_future(asyncio.to_thread(run_search, dec, req, CHECK_LEVEL))
         for dec, req in zip(decoders, requests, strict=True)
@@ -81,9 +92,9 @@ async def _all_or_gone(request: HttpRequest, tasks: list[asyncio.Future]) -> lis
     return [task.result() for task in tasks]
 
 
-def _answer(body: CompletionRequest, shape: r.Shape, results: list[Generation]):
-    prompts = body.prompts()
-    echo = [prompts[i // body.n] if body.echo else "" for i in range(len(results))]
+def _answer(body: CompletionRequest | ChatRequest, shape: r.Shape, results: list[Generation]):
+    prompts = body.prompts() if isinstance(body, CompletionRequest) else []
+    echo = [prompts[i // body.n] if prompts and body.echo else "" for i in range(len(results))]
     usage = r.usage(
         sum(gen.prompt_tokens for i, gen in enumerate(results) if i % body.n == 0),
         sum(len(gen.tokens) for gen in results),
