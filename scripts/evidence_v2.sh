@@ -6,6 +6,7 @@
 #   usage: scripts/evidence_v2.sh STEP...          (scripts/evidence_v2.sh list: every step, in order)
 #   e.g.   scripts/evidence_v2.sh $(scripts/evidence_v2.sh list | grep '^1\.' | cut -f2)
 #          scripts/evidence_v2.sh overview     (no model: the whole-table report, docs/results/overview)
+#          scripts/evidence_v2.sh reports      (no model: every committed report under docs/results)
 # Step names say what they run: <part>.<benchmark>-<method>[-<model>]. Within a benchmark every
 # method uses the batch size of the greedy run it is paired with (MultiPL-E, MBPP and chat: 8;
 # the 0.5B's HumanEval: 1), so paired comparisons are like for like.
@@ -83,8 +84,31 @@ step() {
     premise-he-1.5b)   premise $R15/humaneval/greedy --accept-redecoded ;;
     premise-mbpp-1.5b) premise $R15/mbpp/greedy --accept-redecoded ;;
     overview)          $USCD report $(overview_folders) --out docs/results/overview ;;
+    reports)           reports ;;
     *) echo "unknown step $s" >&2; return 2 ;;
   esac
+}
+
+# every committed report, from the committed runs (tests/test_report_committed.py checks the same lists)
+reports() {
+  $USCD report $R05/humaneval/{greedy,cd,cfg,uscd-cal,uscd-official,uscd-paper,uscd-paper-offlame} \
+    $R05/mbpp/{greedy,cd,cfg,uscd-cal,uscd-official,uscd-paper} \
+    $R15/humaneval/{greedy,cd,cfg,uscd-cal0.5b,uscd-official,uscd-paper} \
+    --calibration-grid $R05/calibration-mbpp-validation --out docs/results &&
+  $USCD report $R05/{humaneval,mbpp}/{greedy,adadec,spa} --out docs/results/methods &&
+  $USCD report $R05/humaneval-t0.8-n10 --baseline sample --out docs/results/sampled &&
+  $USCD report $R05/humaneval/{greedy,adadec,spa,branch,filter} --out docs/results/humaneval-peers-branch &&
+  $USCD report $(branch_folders) --out docs/results/branch &&
+  $USCD report $(overview_folders) --out docs/results/overview
+}
+
+# the branch method's runs (docs/branch.md): each model's HumanEval and MBPP greedy/branch/filter
+branch_folders() {
+  local f
+  for f in $R05/humaneval/{greedy,branch,filter} $R05/mbpp-b1 $R15/humaneval/{greedy,branch,filter} \
+           $R15/mbpp/{greedy,branch,filter} $R05/humaneval-chat/{greedy,branch,filter}; do
+    [[ -d $f ]] && echo "$f"
+  done
 }
 
 # the whole table (docs/results.md leads with it): every scored HumanEval/MBPP/plus/chat/MultiPL-E

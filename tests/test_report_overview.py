@@ -339,3 +339,48 @@ def test_the_same_test_in_two_groups_is_one_test_of_the_family(tmp_path):
     assert hep["cd"]["plus"]["p_holm"] == 0.0625  # 2/32, last in Holm's order
     md = render_stdout(report, "md")
     assert "2 more tests repeat one of the family exactly" in md
+
+
+def test_an_overview_of_several_models_and_kinds_is_one_table_per_part(tmp_path):
+    """One table per model and kind of run (completion, chat, MultiPL-E), each with the methods that
+    ran there and column titles without what the part's title says; report.json keeps one table."""
+    for model in ("coder-0.5b", "coder-1.5b"):
+        make_run(tmp_path / model / "he", "greedy", ids([True, False]), model=model)
+    make_run(tmp_path / "coder-0.5b" / "he", "uscd", ids([True, True]), model="coder-0.5b")
+    make_run(tmp_path / "chat", "greedy", ids([True, True]), model="coder-0.5b", prompt_style="chat")
+    make_run(
+        tmp_path / "cpp",
+        "greedy",
+        ids([False, False], "HumanEval_cpp"),
+        task="multipl-e-cpp",
+        model="coder-0.5b",
+    )
+    folders = [
+        tmp_path / "coder-0.5b" / "he",
+        tmp_path / "coder-1.5b" / "he",
+        tmp_path / "chat",
+        tmp_path / "cpp",
+    ]
+    report = build_report(folders)
+    assert len(report.data["overview"]["columns"]) == 4
+    md = render_stdout(report, "md")
+    overview = md[md.index("## Overview") : md.index("## Verdicts")]
+    titles = [line for line in overview.splitlines() if line.startswith("**")]
+    assert titles == [
+        "**Python, completion prompts · 0.5B**",
+        "**Python, chat prompts · 0.5B**",
+        "**MultiPL-E, completion prompts · 0.5B**",
+        "**Python, completion prompts · 1.5B**",
+    ]
+    tables = overview.split("**")[2::2]
+    assert "| method | humaneval |\n|---|---|\n| greedy | 50.0% |\n| uscd | 100.0% (+50.0, p_H" in tables[0]
+    assert "| uscd |" not in tables[1] and "| method | cpp |" in tables[2]
+    assert tables[3].count("\n| ") == 2  # greedy only: uscd did not run on the 1.5B
+
+
+def test_runs_of_one_label_in_one_folder_are_named_by_their_own_folders(tmp_path):
+    for name, flags in (("greedy-a", [True, False]), ("greedy-b", [True, True])):
+        make_run(tmp_path / "runs", "greedy", ids(flags))
+        (tmp_path / "runs" / "greedy").rename(tmp_path / "runs" / name)
+    md = render_stdout(build_report([tmp_path / "runs"], strict_baseline=False), "md")
+    assert "| greedy | greedy (greedy-a): 50.0%; greedy (greedy-b): 100.0% |" in md

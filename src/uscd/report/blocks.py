@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from uscd.report.data import BOOTSTRAP_SEED, EXTRA_OUTCOMES, OUTCOME_TITLES, STATUSES, group_title, task_text
 from uscd.report.loader import slug
+from uscd.report.overview import parts as overview_parts
 from uscd.report.text import ci_pts, ci_text, fmt_p, p_text, pct, signed_pts
 
 
@@ -86,11 +87,7 @@ def overview_blocks(data: dict) -> list[Block]:
     table_data = data["overview"]
     if not table_data["rows"]:
         return []
-    head = ["method", *(c["title"] for c in table_data["columns"])]
-    rows = [
-        [row["label"], *(overview_cell(entries) for entries in row["cells"])] for row in table_data["rows"]
-    ]
-    return [
+    out: list[Block] = [
         Heading(2, "Overview"),
         Paragraph(
             "One row per method, one column per task · model (and, beside it, the same runs on the "
@@ -99,8 +96,21 @@ def overview_blocks(data: dict) -> list[Block]:
             "the problems both executed and its p-value after the Holm correction below (p_H). An "
             "empty cell: the method did not run there; `not compared`: see the group's section."
         ),
-        Table(head, rows),
     ]
+    sections = overview_parts(data)
+    if len(sections) == 1:
+        head = ["method", *(c["title"] for c in table_data["columns"])]
+        rows = [[row["label"], *map(overview_cell, row["cells"])] for row in table_data["rows"]]
+        return [*out, Table(head, rows)]
+    out.append(Paragraph("One table per model and kind of run, each with the methods that ran there:"))
+    for part in sections:
+        rows = [
+            [row["label"], *(overview_cell(row["cells"][i]) for i in part["columns"])]
+            for row in table_data["rows"]
+            if any(row["cells"][i] for i in part["columns"])
+        ]
+        out += [Paragraph(f"**{part['title']}**"), Table(["method", *part["titles"]], rows)]
+    return out
 
 
 def overview_cell(entries: list[dict]) -> str:

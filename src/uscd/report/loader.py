@@ -141,11 +141,13 @@ def completion_first(item: tuple[tuple[str, str, str, str], list[Run]]) -> tuple
 
 
 def name_runs(runs: list[Run]) -> None:
-    """Display names: the method label, with the parent folder (or path) where labels repeat."""
+    """Display names: the method label, with the parent folder where labels repeat — or the run's own
+    folder name where they share a parent (`greedy (greedy-mbpp-prompts)`), else the path."""
     labels = Counter(r.label for r in runs)
     for run in runs:
         run.name = run.label if labels[run.label] == 1 else f"{run.label} ({run.folder.path.parent.name})"
-    names = Counter(r.name for r in runs)
-    for run in runs:
-        if names[run.name] > 1:
-            run.name = f"{run.label} ({run.path})"
+    for where in (lambda r: r.folder.path.name, lambda r: r.path):
+        names = Counter(r.name for r in runs)
+        for run in runs:
+            if names[run.name] > 1:
+                run.name = f"{run.label} ({where(run)})"

@@ -4,6 +4,10 @@ A cell holds a run's pass@1 and, for a method paired with the baseline, the pair
 its Holm-corrected p-value, all taken from the groups' rows and comparisons (so the overview can
 never disagree with the sections below it). Groups whose runs carry base/plus (HumanEval+/MBPP+)
 or held-out outcomes get one more column per outcome, next to the group's pass@1 column.
+
+A report of several models or kinds of run is printed as one table per *part* (`parts`): a model's
+Python runs with completion prompts, its chat runs, its MultiPL-E runs — each with the methods that
+ran there — so the table stays readable; report.json keeps the one table.
 """
 
 from __future__ import annotations
@@ -80,3 +84,51 @@ def entry(run: dict, outcome: str, comparison: dict | None, is_baseline: bool) -
     if not test or not test.get("paired"):
         return out | {"paired": False}
     return out | {"paired": True, "difference": test["difference"], "p_holm": test["p_holm"]}
+
+
+KINDS = ("completion", "chat", "multipl-e", "multipl-e (chat)")  # the parts of one model, in order
+
+
+def parts(data: dict) -> list[dict]:
+    """The overview's columns by model and kind (see the module's doc): `title`, `columns` (indices
+    into the overview's columns) and `titles` (the column titles without what the part says)."""
+    groups = {g["id"]: g for g in data["groups"]}
+    columns = data["overview"]["columns"]
+    models = short_models([g["model"] for g in data["groups"]])
+    found: dict[tuple[str, str], list[int]] = {}
+    for i, column in enumerate(columns):
+        found.setdefault(part_key(groups[column["group"]]), []).append(i)
+    model_order = list(dict.fromkeys(groups[c["group"]]["model"] for c in columns))
+    ordered = sorted(found, key=lambda k: (model_order.index(k[0]), KINDS.index(k[1])))
+    return [
+        {
+            "title": f"{part_title(kind)} · {models[model]}",
+            "columns": found[model, kind],
+            "titles": [
+                short_title(groups[columns[i]["group"]], columns[i]["outcome"]) for i in found[model, kind]
+            ],
+        }
+        for model, kind in ordered
+    ]
+
+
+def part_key(group: dict) -> tuple[str, str]:
+    chat = group["prompt_style"] == "chat"
+    if group["task"].startswith("multipl-e"):
+        return group["model"], "multipl-e (chat)" if chat else "multipl-e"
+    return group["model"], "chat" if chat else "completion"
+
+
+def part_title(kind: str) -> str:
+    return {
+        "completion": "Python, completion prompts",
+        "chat": "Python, chat prompts",
+        "multipl-e": "MultiPL-E, completion prompts",
+        "multipl-e (chat)": "MultiPL-E, chat prompts",
+    }[kind]
+
+
+def short_title(group: dict, outcome: str) -> str:
+    """A column's title inside its part: the task (a MultiPL-E language by its name) and the outcome."""
+    task = group["task"].removeprefix("multipl-e-")
+    return task if outcome == PASS else f"{task}, {OUTCOME_TITLES[outcome]}"
