@@ -50,16 +50,22 @@ def test_a_measured_preset_is_its_committed_run():
                 assert quoted in preset.evidence and quoted in doc, (preset.name, quoted)
 
 
-def test_a_model_without_the_preset_is_a_one_line_error_naming_the_models_with_it():
-    for model in ("1.5b", LARGE):
-        with pytest.raises(UscdError) as info:
-            find_preset("branch", model)
-        message = str(info.value)
-        assert f"no preset 'branch' for model {LARGE}" in message and SMALL in message
-        assert "\n" not in message
+def test_the_larger_model_has_its_own_measured_preset():
+    for name in ("1.5b", LARGE):
+        preset = find_preset("branch", name)
+        assert preset.measured and "1.5b" in preset.run and preset is not find_preset("branch", None)
+
+
+def test_a_model_without_the_preset_is_a_one_line_error_naming_the_models_with_it(tmp_path):
+    other = str(tmp_path / "other-coder-7b.gguf")
+    with pytest.raises(UscdError) as info:
+        find_preset("branch", other)
+    message = str(info.value)
+    assert f"no preset 'branch' for model {model_key(other)}" in message
+    assert SMALL in message and LARGE in message and "\n" not in message
     with pytest.raises(UscdError, match="unknown preset 'fast'; presets: branch"):
         find_preset("fast", None)
-    assert LARGE not in PRESETS  # no branch run on the 1.5B yet: no preset invented for it
+    assert set(PRESETS) == {SMALL, LARGE}  # a preset only where a run on that model is committed
 
 
 def test_the_method_grammar_takes_presets():
@@ -70,7 +76,7 @@ def test_the_method_grammar_takes_presets():
     with pytest.raises(UscdError, match="takes no options"):
         parse_methods("@branch:k=2")
     with pytest.raises(UscdError, match="no preset 'branch' for model"):
-        parse_methods("greedy,@branch", "1.5b")
+        parse_methods("greedy,@branch", "/models/other-coder-7b.gguf")
 
 
 def test_eval_records_the_preset_and_its_knobs(tmp_path, monkeypatch):
@@ -91,12 +97,18 @@ def test_eval_records_the_preset_and_its_knobs(tmp_path, monkeypatch):
     assert method["knobs"] == BranchSearch(**find_preset("branch", None).knobs).knobs()
 
 
-def test_the_command_line_refuses_a_model_without_the_preset_before_loading_it():
-    assert_one_line_error(uscd("eval", "humaneval", "--methods", "@branch", "--model", "1.5b"), "no preset")
-    assert_one_line_error(uscd("generate", "--demo", "--preset", "branch", "--model", "1.5b"), "no preset")
+def test_the_command_line_refuses_a_model_without_the_preset_before_loading_it(tmp_path):
+    other = tmp_path / "other-coder-7b.gguf"
+    other.write_bytes(b"not a model")  # never loaded: the preset is refused first
+    assert_one_line_error(
+        uscd("eval", "humaneval", "--methods", "@branch", "--model", str(other)), "no preset"
+    )
+    assert_one_line_error(
+        uscd("generate", "--demo", "--preset", "branch", "--model", str(other)), "no preset"
+    )
     assert_one_line_error(uscd("generate", "--demo", "--preset", "branch", "--rule", "greedy"), "drop --rule")
     assert_one_line_error(uscd("generate", "--demo", "--preset", "branch", "--max-branches", "2"), "knob")
-    assert_one_line_error(uscd("serve", "--method", "@branch", "--model", "1.5b"), "no preset")
+    assert_one_line_error(uscd("serve", "--method", "@branch", "--model", str(other)), "no preset")
 
 
 def test_generate_with_the_preset(monkeypatch, capsys):
@@ -127,6 +139,7 @@ def test_the_server_takes_presets():
         with pytest.raises(ApiError, match=needle):
             ServerMethods("greedy").resolve(options)
     with pytest.raises(ApiError, match="no preset 'branch' for model"):
-        ServerMethods("greedy", model="1.5b").resolve({"preset": "branch"})
+        ServerMethods("greedy", model="/models/other-coder-7b.gguf").resolve({"preset": "branch"})
     with pytest.raises(UscdError, match="no preset"):
-        ServerMethods("@branch", model="1.5b")
+        ServerMethods("@branch", model="/models/other-coder-7b.gguf")
+    assert ServerMethods("@branch", model="1.5b").describe()["methods"]["branch"]["preset"] == "branch"
