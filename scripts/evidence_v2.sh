@@ -7,6 +7,7 @@
 #   e.g.   scripts/evidence_v2.sh $(scripts/evidence_v2.sh list | grep '^1\.' | cut -f2)
 #          scripts/evidence_v2.sh overview     (no model: the whole-table report, docs/results/overview)
 #          scripts/evidence_v2.sh reports      (no model: every committed report under docs/results)
+#          scripts/evidence_v2.sh status       (each step: done, or not run with its command)
 # Step names say what they run: <part>.<benchmark>-<method>[-<model>]. Within a benchmark every
 # method uses the batch size of the greedy run it is paired with (MultiPL-E, MBPP and chat: 8;
 # the 0.5B's HumanEval: 1), so paired comparisons are like for like.
@@ -26,6 +27,37 @@ ADADEC15=$R15/calibration-adadec-mbpp-train-validation/calibration.json
 LANGS=(cpp go java js lua php pl r rb rs sh ts)  # MultiPL-E's 12 required languages (docs/multipl-e.md)
 
 source scripts/_chunked.sh  # (the working directory is the repo root here)
+# the filter baseline's n: the branch run's mean programs per problem, rounded up (at least 2)
+n_for() { python -c "import json,math,sys; s=json.load(open(sys.argv[1]))['generation']['search'];
+print(max(2, math.ceil(s['mean_programs'])))" "$1/summary.json"; }
+
+# the file a finished step leaves (status: done when it exists)
+done_file() {
+  local s=$1
+  if [[ $s =~ ^mle-([a-z]+)-(.+)$ ]]; then echo "$R05/multipl-e-${BASH_REMATCH[1]}/${BASH_REMATCH[2]}/summary.json"; return; fi
+  case "$s" in
+    he-chat-*)        echo "$R05/humaneval-chat/${s#he-chat-}/summary.json" ;;
+    mbppplus-chat-*)  echo "$R05/mbppplus-snapshot-chat/${s#mbppplus-chat-}/summary.json" ;;
+    calibrate-1.5b)   echo "$CAL15" ;;
+    calibrate-adadec-1.5b) echo "$ADADEC15" ;;
+    he-*-1.5b)        local m=${s#he-}; echo "$R15/humaneval/${m%-1.5b}/summary.json" ;;
+    mbpp-*-1.5b)      local m=${s#mbpp-}; echo "$R15/mbpp/${m%-1.5b}/summary.json" ;;
+    premise-he-0.5b)  echo "$R05/humaneval/greedy/premise/summary.json" ;;
+    premise-mbpp-0.5b) echo "$R05/mbpp/greedy/premise/summary.json" ;;
+    premise-he-1.5b)  echo "$R15/humaneval/greedy/premise/summary.json" ;;
+    premise-mbpp-1.5b) echo "$R15/mbpp/greedy/premise/summary.json" ;;
+  esac
+}
+
+# every step with its state: done, or the minutes it is estimated to take and the command that runs it
+status() {
+  local part name minutes f
+  list | while IFS=$'\t' read -r part name minutes; do
+    f=$(done_file "$name")
+    if [[ -n $f && -e $f ]]; then printf '%s\t%s\tdone\t%s\n' "$part" "$name" "$f"
+    else printf '%s\t%s\tnot run (~%s min)\tscripts/evidence_v2.sh %s\n' "$part" "$name" "$minutes" "$name"; fi
+  done
+}
 premise() { flock "$LOCK" $USCD analyze premise "$@" --k 5 --m 4; }
 
 # step name <TAB> estimated minutes <TAB> what it runs (the case below)
@@ -33,11 +65,11 @@ list() {
   for l in "${LANGS[@]}"; do
     printf '1.\tmle-%s-uscd-cal\t6\n1.\tmle-%s-adadec\t12\n' "$l" "$l"
   done
-  printf '2.\t%s\t%s\n' he-chat-uscd-cal 20 he-chat-adadec 45 he-chat-spa 25 \
-    mbppplus-chat-uscd-cal 25 mbppplus-chat-adadec 60 mbppplus-chat-spa 30
+  printf '2.\t%s\t%s\n' he-chat-branch 15 he-chat-filter 15 he-chat-uscd-cal 20 he-chat-adadec 45 he-chat-spa 25 \
+    mbppplus-chat-branch 40 mbppplus-chat-uscd-cal 25 mbppplus-chat-adadec 60 mbppplus-chat-spa 30
   printf '3.\t%s\t%s\n' calibrate-1.5b 300 calibrate-adadec-1.5b 120 mbpp-greedy-1.5b 45 \
     he-uscd-cal-1.5b 60 mbpp-uscd-cal-1.5b 60 he-adadec-1.5b 120 mbpp-adadec-1.5b 120 \
-    he-spa-1.5b 60 mbpp-spa-1.5b 60 he-branch-1.5b 90 mbpp-branch-1.5b 120
+    he-spa-1.5b 60 mbpp-spa-1.5b 60 he-branch-1.5b 15 he-filter-1.5b 15 mbpp-branch-1.5b 45 mbpp-filter-1.5b 40
   printf '4.\t%s\t%s\n' premise-he-0.5b 70 premise-mbpp-0.5b 150 premise-he-1.5b 150 premise-mbpp-1.5b 300
   for l in "${LANGS[@]}"; do
     printf '5.\tmle-%s-%s\t8\n' "$l" cd "$l" cfg "$l" uscd-paper "$l" uscd-official
@@ -60,6 +92,10 @@ step() {
     return
   fi
   case "$s" in
+    he-chat-branch)    chunked eval humaneval --prompt-style chat --methods branch --out $R05/humaneval-chat --batch 8 --quiet ;;
+    he-chat-filter)    chunked eval humaneval --prompt-style chat --methods "filter=filter:n=$(n_for $R05/humaneval-chat/branch)" \
+                         --out $R05/humaneval-chat --batch 8 --quiet ;;
+    mbppplus-chat-branch) chunked eval mbppplus --prompt-style chat --methods branch --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
     he-chat-uscd-cal)  chunked eval humaneval --prompt-style chat --methods uscd-cal=uscd --calibration "$CAL05" --out $R05/humaneval-chat --batch 8 --quiet ;;
     he-chat-adadec)    chunked eval humaneval --prompt-style chat --methods adadec --calibration "$ADADEC05" --out $R05/humaneval-chat --batch 8 --quiet ;;
     he-chat-spa)       chunked eval humaneval --prompt-style chat --methods spa --out $R05/humaneval-chat --batch 8 --quiet ;;
@@ -77,6 +113,10 @@ step() {
     mbpp-spa-1.5b)     chunked eval mbpp --data "$MBPP" --methods spa --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
     he-branch-1.5b)    chunked eval humaneval --methods branch --out $R15/humaneval --batch 8 --model 1.5b --quiet ;;
     mbpp-branch-1.5b)  chunked eval mbpp --data "$MBPP" --methods branch --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
+    he-filter-1.5b)    chunked eval humaneval --methods "filter=filter:n=$(n_for $R15/humaneval/branch)" --out $R15/humaneval \
+                         --batch 8 --model 1.5b --quiet ;;
+    mbpp-filter-1.5b)  chunked eval mbpp --data "$MBPP" --methods "filter=filter:n=$(n_for $R15/mbpp/branch)" --out $R15/mbpp \
+                         --batch 8 --model 1.5b --quiet ;;
     premise-he-0.5b)   premise $R05/humaneval/greedy ;;
     # MBPP's greedy runs were decoded at --batch 8: the oracle re-decodes single-stream, so it keeps
     # the problems whose re-decoded A still fails (docs/premise.md)
@@ -126,6 +166,10 @@ overview_folders() {
 
 if [[ ${1:-} == list || $# == 0 ]]; then
   list
+  exit 0
+fi
+if [[ $1 == status ]]; then
+  status
   exit 0
 fi
 for s in "$@"; do
