@@ -1,0 +1,46 @@
+"""scripts/evidence_v2.sh without a model: `status` says which steps are done (by the file each
+leaves) and gives the command of the others; a step runs the `uscd` command it names (a fake
+`uscd` records it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts/evidence_v2.sh"
+
+
+def run(tmp_path: Path, *args: str) -> list[str]:
+    fake = tmp_path / "uscd"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/calls\n')
+    fake.chmod(0o755)
+    env = os.environ | {
+        "USCD_RESULTS": str(tmp_path / "results"),
+        "USCD_LOCK": str(tmp_path / "lock"),
+        "USCD": str(fake),
+    }
+    out = subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+def test_status_marks_finished_steps_and_gives_the_others_command(tmp_path):
+    steps = run(tmp_path, "list")
+    done = tmp_path / "results/qwen2.5-coder-1.5b/humaneval/branch/summary.json"
+    done.parent.mkdir(parents=True)
+    done.write_text("{}")
+    status = [line.split("\t") for line in run(tmp_path, "status")]
+    assert [(s[0], s[1]) for s in status] == [tuple(line.split("\t")[:2]) for line in steps]
+    by_name = {s[1]: s for s in status}
+    assert by_name["he-branch-1.5b"][2:] == ["done", str(done)]
+    premise = by_name["premise-he-0.5b"]
+    assert premise[2].startswith("not run (~") and premise[3] == "scripts/evidence_v2.sh premise-he-0.5b"
+    assert sum(s[2] == "done" for s in status) == 1
+
+
+def test_a_step_runs_the_command_it_names(tmp_path):
+    run(tmp_path, "he-chat-branch")
+    (call,) = (tmp_path / "calls").read_text().splitlines()
+    assert call.startswith("eval humaneval --prompt-style chat --methods branch --out ")
+    assert call.endswith("humaneval-chat --batch 8 --quiet")
