@@ -9,8 +9,8 @@
 #          scripts/evidence_v2.sh reports      (no model: every committed report under docs/results)
 #          scripts/evidence_v2.sh status       (each step: done, or not run with its command)
 # Step names say what they run: <part>.<benchmark>-<method>[-<model>]. Within a benchmark every
-# method uses the batch size of the greedy run it is paired with (MultiPL-E, MBPP and chat: 8;
-# the 0.5B's HumanEval: 1), so paired comparisons are like for like.
+# method uses the batch size of the greedy run it is paired with (MultiPL-E: its greedy run's, 8 but
+# cpp and java 1; MBPP and chat: 8; the 0.5B's HumanEval: 1), so paired comparisons are like for like.
 # The minutes beside each step are estimates from runs of the same size on this machine (2 cores).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -76,17 +76,21 @@ list() {
   done
 }
 
+# the batch size of the greedy run a method is paired with (cpp and java were decoded at --batch 1)
+batch_of() { python -c "import json,sys; print(json.load(open(sys.argv[1]))['batch'])" "$1/config.json" 2>/dev/null || echo 8; }
+
 step() {
-  local s=$1 lang method
+  local s=$1 lang method b
   if [[ $s =~ ^mle-([a-z]+)-(.+)$ ]]; then
     lang=${BASH_REMATCH[1]} method=${BASH_REMATCH[2]}
+    b=$(batch_of "$R05/multipl-e-$lang/greedy")
     case $method in
       uscd-cal) chunked eval "multipl-e-$lang" --methods uscd-cal=uscd --calibration "$CAL05" \
-                  --out "$R05/multipl-e-$lang" --batch 8 --quiet ;;
+                  --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
       adadec)   chunked eval "multipl-e-$lang" --methods adadec --calibration "$ADADEC05" \
-                  --out "$R05/multipl-e-$lang" --batch 8 --quiet ;;
-      cd|cfg|uscd-official) chunked eval "multipl-e-$lang" --methods "$method" --out "$R05/multipl-e-$lang" --batch 8 --quiet ;;
-      uscd-paper) chunked eval "multipl-e-$lang" --methods uscd-paper=uscd --out "$R05/multipl-e-$lang" --batch 8 --quiet ;;
+                  --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
+      cd|cfg|uscd-official) chunked eval "multipl-e-$lang" --methods "$method" --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
+      uscd-paper) chunked eval "multipl-e-$lang" --methods uscd-paper=uscd --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
       *) echo "unknown step $s" >&2; return 2 ;;
     esac
     return

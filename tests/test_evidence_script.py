@@ -44,3 +44,13 @@ def test_a_step_runs_the_command_it_names(tmp_path):
     (call,) = (tmp_path / "calls").read_text().splitlines()
     assert call.startswith("eval humaneval --prompt-style chat --methods branch --out ")
     assert call.endswith("humaneval-chat --batch 8 --quiet")
+
+
+def test_a_multipl_e_step_takes_its_greedy_runs_batch_size(tmp_path):
+    greedy = tmp_path / "results/qwen2.5-coder-0.5b/multipl-e-cpp/greedy"
+    greedy.mkdir(parents=True)
+    (greedy / "config.json").write_text('{"batch": 1}')
+    run(tmp_path, "mle-cpp-uscd-cal", "mle-go-uscd-cal")
+    cpp, go = (tmp_path / "calls").read_text().splitlines()
+    assert cpp.startswith("eval multipl-e-cpp --methods uscd-cal=uscd") and "--batch 1 " in cpp
+    assert go.startswith("eval multipl-e-go") and "--batch 8 " in go  # no greedy run there: the default
