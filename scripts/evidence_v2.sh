@@ -127,7 +127,7 @@ step() {
     premise-mbpp-0.5b) premise $R05/mbpp/greedy --accept-redecoded ;;
     premise-he-1.5b)   premise $R15/humaneval/greedy --accept-redecoded ;;
     premise-mbpp-1.5b) premise $R15/mbpp/greedy --accept-redecoded ;;
-    overview)          $USCD report $(overview_folders) --out docs/results/overview ;;
+    overview)          overview ;;
     reports)           reports ;;
     *) echo "unknown step $s" >&2; return 2 ;;
   esac
@@ -143,7 +143,7 @@ reports() {
   $USCD report $R05/humaneval-t0.8-n10 --baseline sample --out docs/results/sampled &&
   $USCD report $R05/humaneval/{greedy,adadec,spa,branch,filter} --out docs/results/humaneval-peers-branch &&
   $USCD report $(branch_folders) --out docs/results/branch &&
-  $USCD report $(overview_folders) --out docs/results/overview
+  overview
 }
 
 # the branch method's runs (docs/branch.md): each model's HumanEval and MBPP greedy/branch/filter
@@ -153,6 +153,12 @@ branch_folders() {
            $R15/mbpp/{greedy,branch,filter} $R05/humaneval-chat/{greedy,branch,filter}; do
     [[ -d $f ]] && echo "$f"
   done
+}
+
+# the whole table; its self-contained index.html (every PNG embedded, > 5 MB) is not kept: report.md
+# links the PNGs beside it
+overview() {
+  $USCD report $(overview_folders) --out docs/results/overview && rm -f docs/results/overview/index.html
 }
 
 # the whole table (docs/results.md leads with it): every scored HumanEval/MBPP/plus/chat/MultiPL-E
