@@ -66,7 +66,7 @@ list() {
     printf '1.\tmle-%s-uscd-cal\t6\n1.\tmle-%s-adadec\t12\n' "$l" "$l"
   done
   printf '2.\t%s\t%s\n' he-chat-branch 15 he-chat-filter 15 he-chat-uscd-cal 20 he-chat-adadec 45 he-chat-spa 25 \
-    mbppplus-chat-branch 40 mbppplus-chat-uscd-cal 25 mbppplus-chat-adadec 60 mbppplus-chat-spa 30
+    mbppplus-chat-branch 40 mbppplus-chat-filter 45 mbppplus-chat-uscd-cal 25 mbppplus-chat-adadec 60 mbppplus-chat-spa 30
   printf '3.\t%s\t%s\n' calibrate-1.5b 300 calibrate-adadec-1.5b 120 mbpp-greedy-1.5b 45 \
     he-uscd-cal-1.5b 60 mbpp-uscd-cal-1.5b 60 he-adadec-1.5b 120 mbpp-adadec-1.5b 120 \
     he-spa-1.5b 60 mbpp-spa-1.5b 60 he-branch-1.5b 15 he-filter-1.5b 15 mbpp-branch-1.5b 45 mbpp-filter-1.5b 40
@@ -100,6 +100,9 @@ step() {
     he-chat-filter)    chunked eval humaneval --prompt-style chat --methods "filter=filter:n=$(n_for $R05/humaneval-chat/branch)" \
                          --out $R05/humaneval-chat --batch 8 --quiet ;;
     mbppplus-chat-branch) chunked eval mbppplus --prompt-style chat --methods branch --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
+    mbppplus-chat-filter) chunked eval mbppplus --prompt-style chat \
+                         --methods "filter=filter:n=$(n_for $R05/mbppplus-snapshot-chat/branch)" \
+                         --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
     he-chat-uscd-cal)  chunked eval humaneval --prompt-style chat --methods uscd-cal=uscd --calibration "$CAL05" --out $R05/humaneval-chat --batch 8 --quiet ;;
     he-chat-adadec)    chunked eval humaneval --prompt-style chat --methods adadec --calibration "$ADADEC05" --out $R05/humaneval-chat --batch 8 --quiet ;;
     he-chat-spa)       chunked eval humaneval --prompt-style chat --methods spa --out $R05/humaneval-chat --batch 8 --quiet ;;
@@ -150,7 +153,8 @@ reports() {
 branch_folders() {
   local f
   for f in $R05/humaneval/{greedy,branch,filter} $R05/mbpp-b1 $R15/humaneval/{greedy,branch,filter} \
-           $R15/mbpp/{greedy,branch,filter} $R05/humaneval-chat/{greedy,branch,filter}; do
+           $R15/mbpp/{greedy,branch,filter} $R05/humaneval-chat/{greedy,branch,filter} \
+           $R05/mbppplus-snapshot-chat/{greedy,branch,filter}; do
     [[ -d $f ]] && echo "$f"
   done
 }
