@@ -6,7 +6,9 @@ Each folder: a run folder with results.jsonl and summary.json, scored on the hel
 (scripts/heldout_eval.py score: heldout_results.jsonl). Prints pass@1 on the full and held-out tests
 (Wilson 95 % CIs, as `uscd report`), the paired exact McNemar tests of branch against greedy and against
 filter on both, the search's cost (summary `generation.search`), how often branch's program A equals
-GREEDY's completion, and at which step the fixing branches changed a token.
+GREEDY's completion, and at which step the fixing branches changed a token. When BRANCH/program-a is
+scored (`uscd analyze program-a BRANCH`, held-out by heldout_eval.py), also branch against its own
+program A: the pairing that batch composition cannot blur.
 """
 
 from __future__ import annotations
@@ -84,6 +86,12 @@ def main() -> None:
     a_programs = {t["task_id"]: t["search"]["a_completion"] for t in traces(args.branch) if t.get("search")}
     same = sum(a_programs[t] == base[t]["completion"] for t in a_programs if t in base)
     print(f"A == greedy's completion on {same} of {len(a_programs)} problems")
+    own_a = args.branch / "program-a"
+    if (own_a / "results.jsonl").exists():
+        for tests, name in (("full", "results.jsonl"), ("held-out", "heldout_results.jsonl")):
+            if (own_a / name).exists():
+                a, searched = outcomes(own_a, name), outcomes(args.branch, name)
+                print(f"program A {tests} {rate(a)}; branch vs its own A: {paired(a, searched)}")
     steps = fix_steps(full["greedy"], args.branch, full["branch"])
     print(f"fixing branches by step: {sorted(steps.items())}")
 

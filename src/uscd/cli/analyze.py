@@ -1,4 +1,5 @@
-"""`uscd analyze premise RUN_DIR`: test USCD's premise on a committed greedy run (docs/premise.md).
+"""`uscd analyze premise RUN_DIR`: test USCD's premise on a committed greedy run (docs/premise.md);
+`uscd analyze program-a RUN_DIR`: score a branch run's program A (docs/branch.md).
 
 For every failing problem of the run: re-decode the greedy program, force other V_head tokens at
 its K most uncertain steps, continue greedily, run the full tests (the single-flip oracle). Lines
@@ -17,7 +18,11 @@ from uscd.errors import UscdError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="analyses of committed runs (the premise study)", description=__doc__)
+    p = sub.add_parser(
+        "analyze",
+        help="analyses of committed runs (the premise study, a search's program A)",
+        description=__doc__,
+    )
     kinds = p.add_subparsers(dest="analysis", metavar="ANALYSIS", parser_class=type(p))
     kinds.required = True
     premise = kinds.add_parser("premise", help="the single-flip oracle on a greedy run", description=__doc__)
@@ -42,6 +47,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--timeout", type=float, default=None, help="seconds per program (default: the run's)")
     g.add_argument("--sandbox", choices=["auto", "namespace", "process"], default="auto", help="isolation")
     premise.set_defaults(func=run_premise_cmd)
+    a = kinds.add_parser(
+        "program-a",
+        help="score a branch run's program A (the search paired with its own start)",
+        description=program_a_doc(),
+    )
+    a.add_argument("run_dir", metavar="RUN_DIR", help="a branch (program search) run folder with traces")
+    a.add_argument("--timeout", type=float, default=None, help="seconds per program (default: the run's)")
+    a.add_argument("--sandbox", choices=["auto", "namespace", "process"], default="auto", help="isolation")
+    a.add_argument("--workers", type=positive_int, default=None, help="parallel programs (default: cores)")
+    a.set_defaults(func=run_program_a_cmd)
+
+
+def program_a_doc() -> str:
+    from uscd.analysis import program_a
+
+    return program_a.__doc__ or ""
+
+
+def run_program_a_cmd(args: argparse.Namespace) -> int:
+    """RUN_DIR/program-a: written from the traces, executed (resumable), then paired with the run."""
+    from uscd.analysis import program_a
+    from uscd.cli.eval import sandbox_of
+    from uscd.run.folder import evaluate_run, problems_of_run, task_of_run
+    from uscd.runs import RunFolder
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UscdError(f"{run_dir} is not a folder")
+    config = RunFolder(run_dir).read_config()
+    task = task_of_run(config)
+    folder = program_a.write_program_a(run_dir, problems_of_run(config, task))
+    timeout = (config.get("sandbox_limits") or {}).get("timeout_s")
+    summary = evaluate_run(folder, sandbox_of(args, timeout), task=task)
+    p = program_a.paired_with_a(run_dir)
+    print(f"{folder.path}: program A pass@1 {summary.get('pass@1', 0):.1%} ({p['a_passed']}/{p['samples']})")
+    print(
+        f"{run_dir} vs its program A: {p['search_passed']}/{p['samples']} pass; fixed {p['fixed']}, "
+        f"broken {p['broken']} (exact McNemar p = {p['p_value']:.2g})"
+    )
+    return 0
 
 
 def run_premise_cmd(args: argparse.Namespace) -> int:

@@ -39,6 +39,16 @@ def task_of_run(config: dict) -> Task:
     return task
 
 
+def problems_of_run(config: dict, task: Task) -> dict[str, Problem]:
+    """The run's problems by task_id, as it asked them (chat runs are judged on each reply's code)."""
+    by_id = {p.task_id: p for p in task.problems()}
+    if (config.get("prompt") or {}).get("style") == "chat":
+        from uscd.prompts.chat import as_chat, reply_prefix
+
+        by_id = {t: as_chat(p, reply_prefix(p.language)) for t, p in by_id.items()}
+    return by_id
+
+
 def finish(folder: RunFolder) -> dict[str, Any]:
     summary = summarize(folder.read_config(), folder.samples(), folder.results())
     folder.write_summary(summary)
@@ -59,11 +69,7 @@ def evaluate_run(
         task = task or task_of_run(config)
     except UscdError as exc:
         raise UscdError(f"{folder.path}: {exc}") from None
-    by_id = {p.task_id: p for p in task.problems()}
-    if (config.get("prompt") or {}).get("style") == "chat":  # judged on the code of each reply
-        from uscd.prompts.chat import as_chat, reply_prefix
-
-        by_id = {t: as_chat(p, reply_prefix(p.language)) for t, p in by_id.items()}
+    by_id = problems_of_run(config, task)
     check_executable(list(by_id.values()))
     results = folder.results()
     done = {key(r) for r in results}
