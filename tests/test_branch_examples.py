@@ -117,8 +117,8 @@ def test_unreadable_examples_are_skipped_with_a_reason():
 
 def test_no_examples_no_checks_and_other_languages_refused():
     assert extract_checks("def f(x):\n    '''Add one.'''\n").checks == ()
-    with pytest.raises(UscdError, match="Python prompts only"):
-        extract_checks("// add one\nint f(int x) {\n", "cpp")
+    with pytest.raises(UscdError, match="not scala"):  # MultiPL-E languages without a check frame
+        extract_checks("// add one\ndef f(x: Long) : Long = {\n", "scala")
 
 
 def test_checks_are_read_from_the_prompt_alone():

@@ -271,8 +271,9 @@ def test_the_method_grammar_and_the_knobs():
 
 
 def test_refusals_are_one_line():
-    with pytest.raises(UscdError, match="Python prompts only"):
-        search.check_setting(BranchSearch(), language="cpp")
+    with pytest.raises(UscdError, match="not scala"):
+        search.check_setting(BranchSearch(), language="scala")
+    search.check_setting(BranchSearch(), language="cpp")  # MultiPL-E's 12 languages have check frames
 
 
 def test_eval_runs_the_search_and_summarises_its_cost(tmp_path, monkeypatch):
@@ -310,12 +311,17 @@ def test_eval_refuses_other_languages_before_loading_a_model():
 
     rules = {"b": BranchSearch()}
     cpp = Problem("t/0", "int f();", None, (), "f", "", "", language="cpp")
+    scala = Problem("t/0", "def f() : Long = {", None, (), "f", "", "", language="scala")
     run = RunSettings("humaneval", {}, parse_methods("b=branch"), Path("."))
-    with pytest.raises(UscdError, match="Python prompts only"):
-        runner.check_searches(rules, {"derived": [cpp]}, EvalSettings(run))
-    for ok in (GenerationSettings(batch=4), GenerationSettings(prompt_style="chat")):  # batched, chat: fine
+    with pytest.raises(UscdError, match="not scala"):
+        runner.check_searches(rules, {"derived": [scala]}, EvalSettings(run))
+    runner.check_searches(rules, {"derived": [cpp]}, EvalSettings(run))  # completion prompts: framed checks
+    chat = GenerationSettings(prompt_style="chat")
+    with pytest.raises(UscdError, match="Python tasks only"):
+        runner.check_searches(rules, {"derived": [cpp]}, EvalSettings(run, generation=chat))
+    for ok in (GenerationSettings(batch=4), chat):  # batched, chat: fine
         runner.check_searches(rules, {}, EvalSettings(run, generation=ok))
-    runner.check_searches({"g": Greedy()}, {"derived": [cpp]}, EvalSettings(run))  # others untouched
+    runner.check_searches({"g": Greedy()}, {"derived": [scala]}, EvalSettings(run))  # others untouched
 
 
 def test_generate_shows_the_search(capsys):
@@ -335,7 +341,7 @@ def test_generate_shows_the_search(capsys):
 def test_generate_refuses_before_loading_a_model():
     from tests.test_cli_generate import assert_one_line_error, uscd
 
-    assert_one_line_error(uscd("generate", "--demo", "--rule", "branch", "--language", "cpp"), "Python")
+    assert_one_line_error(uscd("generate", "--demo", "--rule", "branch", "--language", "scala"), "not scala")
     assert_one_line_error(uscd("generate", "--demo", "--rule", "branch", "--branch-steps", "0"), "k must")
 
 

@@ -172,6 +172,9 @@ def check_searches(rules: dict, problems: dict[str, list[Problem]], settings: Ev
     from uscd.search.branch import check_setting
 
     languages = {p.language for plist in problems.values() for p in plist} or {"python"}
+    if settings.generation.prompt_style == "chat" and languages != {"python"}:
+        # the frames of MultiPL-E's checks continue a completion; a chat reply is a whole program
+        raise UscdError("in chat mode the branch and filter methods run on Python tasks only")
     for rule in rules.values():
         if rule.program_search:  # chat prompts too: each request carries its subject (uscd.search.subject)
             for language in sorted(languages):

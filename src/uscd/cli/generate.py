@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from uscd.cli.trace_view import print_warnings
 
     print_warnings(warnings)
-    gen = decode(decoder, prompt, aux, rule, sampler, config, chat)
+    gen = decode(decoder, prompt, aux, rule, sampler, config, chat, args.language)
     if args.json:
         out = result_json(gen, rule, sampler, warnings, preset)
         if chat is not None:
@@ -180,16 +180,21 @@ def preset_of(args: argparse.Namespace):
     return find_preset(args.preset, args.model)
 
 
-def decode(decoder, prompt: str, aux: dict, rule, sampler, config, chat=None):
+def decode(decoder, prompt: str, aux: dict, rule, sampler, config, chat=None, language: str = "python"):
     """One decode, or the program search of a rule that searches (the branch method); in chat mode
     the search reads its checks from the task text and runs them on the reply's code."""
     if not rule.program_search:
         return decoder.generate(prompt, aux, rule, sampler, config)
     from uscd.engine import Request
+    from uscd.prompts.lame import normalize_language
     from uscd.search import run_search
-    from uscd.search.subject import problem_subject
+    from uscd.search.subject import completion_subject, problem_subject
 
-    subject = problem_subject(chat) if chat is not None else None
+    subject = (
+        problem_subject(chat)
+        if chat is not None
+        else completion_subject(prompt, normalize_language(language))
+    )
     return run_search(decoder, Request(prompt, aux or None, rule, sampler, config, subject=subject))
 
 

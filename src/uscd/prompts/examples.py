@@ -13,7 +13,8 @@ into one check, or listed as skipped with the reason. Three kinds of check:
   Both sides must be Python literals (JSON's true/false/null are read as True/False/None).
 - ``assert``: MBPP's `assert ...` line as it stands.
 
-Pure: no model, no I/O, nothing is executed here (`ast` only parses). Python prompts only.
+Pure: no model, no I/O, nothing is executed here (`ast` only parses). Python prompts here; MultiPL-E
+prompts in MultiPL-E's languages with a check frame: uscd.prompts.examples_multipl_e.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Check:
     mode: str  # one of MODES
     code: str  # doctest: the example's source; equals: the call; assert: the statement
     expected: str = ""  # doctest: the expected output; equals: the expected value's expression
+    language: str = "python"  # the language code and expected are written in (MultiPL-E: its key)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +66,7 @@ def extract_checks(prompt: str, language: str = "python") -> Examples:
     """The checks of `prompt` (its examples only: nothing else is read)."""
     lang = normalize_language(language)
     if lang != "python":
-        raise UscdError(f"example checks are extracted from Python prompts only, not {lang}")
+        return _other_language(prompt, lang)
     entry = last_function(prompt)
     checks: list[Check] = []
     skipped: list[Skipped] = []
@@ -75,6 +77,15 @@ def extract_checks(prompt: str, language: str = "python") -> Examples:
         checks.extend(found)
         skipped.extend(missed)
     return Examples(tuple(checks), tuple(skipped))
+
+
+def _other_language(prompt: str, lang: str) -> Examples:
+    from uscd.prompts import examples_multipl_e
+
+    if lang not in examples_multipl_e.LANGUAGES:
+        known = ", ".join(["python", *examples_multipl_e.LANGUAGES])
+        raise UscdError(f"example checks are read from prompts in {known}, not {lang}")
+    return examples_multipl_e.extract(prompt, lang)
 
 
 def last_function(prompt: str) -> str | None:

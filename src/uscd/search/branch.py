@@ -107,7 +107,7 @@ def branch_generate(
     recorder = PointRecorder(rule.measure, rule.alpha, rule.m)
     base = decoder.generate(request, recorder)
     subject = subject_of(request)
-    examples = extract_checks(subject.examples_from, "python")
+    examples = extract_checks(subject.examples_from, subject.language)
     search = Search(examples, a_completion=base.completion, a_tokens=base.steps)
     checks = search.checks.checks
     if not checks:
@@ -197,8 +197,11 @@ def _finish(
 
 
 def check_setting(rule, language: str = "python") -> None:
-    """The branch method's one-line refusals: other languages and lookahead rules."""
-    if language != "python":
-        raise UscdError(f"the branch method reads examples from Python prompts only, not {language}")
+    """The branch method's one-line refusals: languages without example checks, lookahead rules."""
+    from uscd.prompts.examples_multipl_e import LANGUAGES
+
+    if language != "python" and language not in LANGUAGES:
+        known = ", ".join(["python", *LANGUAGES])
+        raise UscdError(f"the branch method reads examples from prompts in {known}, not {language}")
     if rule.max_lookahead() > 0:
         raise UscdError("the branch method cannot decode with a rule that looks ahead")

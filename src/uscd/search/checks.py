@@ -1,9 +1,11 @@
 """Run a candidate solution against the prompt's example checks, in the sandbox.
 
-The program is the solution (as a string) + the harness (`_harness.py`, which never runs outside
-the sandbox) + the checks as JSON; uscd.execution runs it. The harness reports one line on stdout,
-behind a marker drawn fresh for every program, with each check's verdict; a program that dies
-before it reports (killed, out of time, out of memory) fails every check.
+A Python program is the solution (as a string) + the harness (`_harness.py`, which never runs
+outside the sandbox) + the checks as JSON; uscd.execution runs it. A MultiPL-E solution's checks
+run as one program of its language in MultiPL-E's test style (uscd.search.frames), all or none.
+The Python harness reports one line on stdout, behind a marker drawn fresh for every program, with
+each check's verdict; a program that dies before it reports (killed, out of time, out of memory)
+fails every check.
 """
 
 from __future__ import annotations
@@ -96,11 +98,28 @@ def _rows(text: str, n_checks: int) -> list[tuple[bool, str]] | None:
 def run_checks(
     solution: str, checks: Sequence[Check], *, level: str = "auto", per_check_s: float = PER_CHECK_S
 ) -> CheckRun:
-    """Run `checks` on `solution` in the sandbox."""
+    """Run `checks` on `solution` in the sandbox (in the checks' language: Python or MultiPL-E's)."""
+    language = checks[0].language if checks else "python"
+    if language != "python":
+        return run_framed_checks(solution, checks, language, level=level, per_check_s=per_check_s)
     marker = "USCD-CHECKS-" + secrets.token_hex(12) + ":"
     program = check_program(solution, checks, marker, per_check_s)
     result = run_program(program, limits=limits_for(len(checks), per_check_s), level=level)
     return read_report(result, marker, len(checks))
+
+
+def run_framed_checks(
+    solution: str, checks: Sequence[Check], language: str, *, level: str, per_check_s: float
+) -> CheckRun:
+    """A MultiPL-E solution's checks as one program of its language (uscd.search.frames): the
+    language's runner says pass or fail for the whole program, so every check shares its verdict."""
+    from uscd.search.frames import check_program
+
+    program = check_program(solution, checks, language)
+    result = run_program(program, language=language, limits=limits_for(len(checks), per_check_s), level=level)
+    detail = "" if result.passed else (result.reason or result.status)
+    n = len(checks)
+    return CheckRun((result.passed,) * n, (detail,) * n, result.status, detail, result.duration_s)
 
 
 def run_checks_many(

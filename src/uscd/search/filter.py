@@ -29,7 +29,7 @@ def filter_generate(
     rule, started = request.rule, time.perf_counter()
     decoder = program_decoder(decoder)
     subject = subject_of(request)
-    examples = extract_checks(subject.examples_from, "python")
+    examples = extract_checks(subject.examples_from, subject.language)
     sampled = replace(request, sampler=_sampler(request))  # one generator for all n samples
     tries: list[dict] = []
     best: Generation | None = None

@@ -15,14 +15,19 @@ from dataclasses import dataclass
 class Subject:
     examples_from: str  # the task text whose examples become checks (uscd.prompts.examples)
     solution: Callable[[str], str]  # completion -> the program the checks (and the tests) run
+    language: str = "python"  # the examples' and the program's language (MultiPL-E: its key)
+
+
+def completion_subject(prompt: str, language: str = "python") -> Subject:
+    """A completion prompt's own subject: checks from the prompt, program = prompt + completion."""
+    return Subject(prompt, lambda completion: prompt + completion, language)
 
 
 def subject_of(request) -> Subject:
     """The request's subject, or the completion prompt's own (prompt + completion)."""
     if request.subject is not None:
         return request.subject
-    prompt = request.prompt
-    return Subject(prompt, lambda completion: prompt + completion)
+    return completion_subject(request.prompt)
 
 
 def chat_subject(task_text: str) -> Subject:
@@ -36,5 +41,6 @@ def chat_subject(task_text: str) -> Subject:
 
 
 def problem_subject(problem) -> Subject:
-    """A benchmark problem's subject: its task text (before any chat wrapping) and its solution."""
-    return Subject(problem.meta.get("task_prompt", problem.prompt), problem.solution)
+    """A benchmark problem's subject: its task text (before any chat wrapping), its solution and
+    its language."""
+    return Subject(problem.meta.get("task_prompt", problem.prompt), problem.solution, problem.language)

@@ -31,10 +31,16 @@ CHECK_LEVEL = "auto"  # the sandbox level of the prompt's checks (uscd.execution
 
 
 def refuse_unless_searchable(method: Method, body: CompletionRequest | ChatRequest) -> None:
-    """A program search reads Python examples and answers whole programs: other languages, rules
-    that look ahead and logprobs are a 400."""
+    """A served program search reads Python examples and answers whole programs: other languages,
+    rules that look ahead and logprobs are a 400."""
+    language = method.language or "python"
+    if language != "python":  # `uscd eval` and `uscd generate` search MultiPL-E prompts; the server not yet
+        message = (
+            f"a served {method.rule_name} search reads examples from Python prompts only, not {language}"
+        )
+        raise ApiError(400, message, param="uscd", code="unsupported_for_method")
     try:
-        check_setting(method.rule, method.language or "python")
+        check_setting(method.rule, language)
     except UscdError as exc:
         raise ApiError(400, str(exc), param="uscd", code="unsupported_for_method") from None
     if body.logprobs not in (None, False):
