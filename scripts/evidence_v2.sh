@@ -63,7 +63,7 @@ premise() { flock "$LOCK" $USCD analyze premise "$@" --k 5 --m 4; }
 # step name <TAB> estimated minutes <TAB> what it runs (the case below)
 list() {
   for l in "${LANGS[@]}"; do
-    printf '1.\tmle-%s-uscd-cal\t6\n1.\tmle-%s-adadec\t12\n' "$l" "$l"
+    printf '1.\tmle-%s-uscd-cal\t6\n1.\tmle-%s-adadec\t12\n1.\tmle-%s-branch\t12\n' "$l" "$l" "$l"
   done
   printf '2.\t%s\t%s\n' he-chat-branch 15 he-chat-filter 15 he-chat-uscd-cal 20 he-chat-adadec 45 he-chat-spa 25 \
     mbppplus-chat-branch 40 mbppplus-chat-filter 45 mbppplus-chat-uscd-cal 25 mbppplus-chat-adadec 60 mbppplus-chat-spa 30
@@ -72,7 +72,7 @@ list() {
     he-spa-1.5b 60 mbpp-spa-1.5b 60 he-branch-1.5b 15 he-filter-1.5b 15 mbpp-branch-1.5b 45 mbpp-filter-1.5b 40
   printf '4.\t%s\t%s\n' premise-he-0.5b 70 premise-mbpp-0.5b 150 premise-he-1.5b 150 premise-mbpp-1.5b 300
   for l in "${LANGS[@]}"; do
-    printf '5.\tmle-%s-%s\t8\n' "$l" cd "$l" cfg "$l" uscd-paper "$l" uscd-official
+    printf '5.\tmle-%s-%s\t8\n' "$l" cd "$l" cfg "$l" uscd-paper "$l" uscd-official "$l" filter
   done
 }
 
@@ -91,6 +91,12 @@ step() {
                   --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
       cd|cfg|uscd-official) chunked eval "multipl-e-$lang" --methods "$method" --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
       uscd-paper) chunked eval "multipl-e-$lang" --methods uscd-paper=uscd --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
+      # the search's checks: the prompt's translated examples (docs/branch.md, MultiPL-E); then its
+      # program A scored on its own, the pairing that batch composition cannot blur
+      branch)   chunked eval "multipl-e-$lang" --methods branch --out "$R05/multipl-e-$lang" --batch "$b" --quiet &&
+                $USCD analyze program-a "$R05/multipl-e-$lang/branch" ;;
+      filter)   chunked eval "multipl-e-$lang" --methods "filter=filter:n=$(n_for "$R05/multipl-e-$lang/branch")" \
+                  --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
       *) echo "unknown step $s" >&2; return 2 ;;
     esac
     return
@@ -99,7 +105,8 @@ step() {
     he-chat-branch)    chunked eval humaneval --prompt-style chat --methods branch --out $R05/humaneval-chat --batch 8 --quiet ;;
     he-chat-filter)    chunked eval humaneval --prompt-style chat --methods "filter=filter:n=$(n_for $R05/humaneval-chat/branch)" \
                          --out $R05/humaneval-chat --batch 8 --quiet ;;
-    mbppplus-chat-branch) chunked eval mbppplus --prompt-style chat --methods branch --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
+    mbppplus-chat-branch) chunked eval mbppplus --prompt-style chat --methods branch --out $R05/mbppplus-snapshot-chat --batch 8 --quiet &&
+                         $USCD analyze program-a $R05/mbppplus-snapshot-chat/branch ;;
     mbppplus-chat-filter) chunked eval mbppplus --prompt-style chat \
                          --methods "filter=filter:n=$(n_for $R05/mbppplus-snapshot-chat/branch)" \
                          --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
@@ -119,7 +126,8 @@ step() {
     he-spa-1.5b)       chunked eval humaneval --methods spa --out $R15/humaneval --batch 8 --model 1.5b --quiet ;;
     mbpp-spa-1.5b)     chunked eval mbpp --data "$MBPP" --methods spa --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
     he-branch-1.5b)    chunked eval humaneval --methods branch --out $R15/humaneval --batch 8 --model 1.5b --quiet ;;
-    mbpp-branch-1.5b)  chunked eval mbpp --data "$MBPP" --methods branch --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
+    mbpp-branch-1.5b)  chunked eval mbpp --data "$MBPP" --methods branch --out $R15/mbpp --batch 8 --model 1.5b --quiet &&
+                         $USCD analyze program-a $R15/mbpp/branch ;;
     he-filter-1.5b)    chunked eval humaneval --methods "filter=filter:n=$(n_for $R15/humaneval/branch)" --out $R15/humaneval \
                          --batch 8 --model 1.5b --quiet ;;
     mbpp-filter-1.5b)  chunked eval mbpp --data "$MBPP" --methods "filter=filter:n=$(n_for $R15/mbpp/branch)" --out $R15/mbpp \
