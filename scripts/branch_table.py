@@ -8,7 +8,8 @@ Each folder: a run folder with results.jsonl and summary.json, scored on the hel
 filter on both, the search's cost (summary `generation.search`), how often branch's program A equals
 GREEDY's completion, and at which step the fixing branches changed a token. When BRANCH/program-a is
 scored (`uscd analyze program-a BRANCH`, held-out by heldout_eval.py), also branch against its own
-program A: the pairing that batch composition cannot blur.
+program A: the pairing that batch composition cannot blur. An MBPP+/HumanEval+ run has no held-out
+file: its held-out column is evalplus's plus suite alone (inputs no prompt shows).
 """
 
 from __future__ import annotations
@@ -22,8 +23,16 @@ from uscd.metrics import mcnemar_exact, wilson_interval
 
 
 def outcomes(folder: Path, name: str) -> dict[str, bool]:
-    rows = [json.loads(line) for line in (folder / name).read_text().splitlines() if line.strip()]
-    return {r["task_id"]: r["status"] == "pass" for r in rows if int(r.get("sample_idx", 0)) == 0}
+    """First-sample pass/fail from `name`; held-out of an evalplus run (MBPP+, HumanEval+) without a
+    held-out file: its plus suite alone (evalplus's extra inputs, which no prompt shows)."""
+    plus_only = name == "heldout_results.jsonl" and not (folder / name).exists()
+    rows = [
+        json.loads(line)
+        for line in (folder / ("results.jsonl" if plus_only else name)).read_text().splitlines()
+        if line.strip()
+    ]
+    key = "plus_status" if plus_only else "status"
+    return {r["task_id"]: r.get(key) == "pass" for r in rows if int(r.get("sample_idx", 0)) == 0}
 
 
 def samples(folder: Path) -> dict[str, dict]:
