@@ -13,3 +13,9 @@ chunked() {
   done
 }
 CHUNK_ARGS=("${CHUNK_ARGS[@]+"${CHUNK_ARGS[@]}"}")
+
+# the filter baseline's n for a branch run folder (uscd.search.filter.matched_n)
+n_for() {
+  python -c "import json,sys; from uscd.search.filter import matched_n; print(matched_n(json.load(open(sys.argv[1]))))" \
+    "$1/summary.json"
+}

@@ -20,9 +20,6 @@ MODEL_FLAG=()
 
 CHUNK_ARGS=("${MODEL_FLAG[@]}")
 source scripts/_chunked.sh  # (the working directory is the repo root here)
-# the filter baseline's n: the branch run's mean programs per problem, rounded up (at least 2)
-n_for() { python -c "import json,math,sys; s=json.load(open(sys.argv[1]))['generation']['search'];
-print(max(2, math.ceil(s['mean_programs'])))" "$1/summary.json"; }
 
 step() {
   case "$1" in

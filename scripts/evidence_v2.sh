@@ -27,9 +27,6 @@ ADADEC15=$R15/calibration-adadec-mbpp-train-validation/calibration.json
 LANGS=(cpp go java js lua php pl r rb rs sh ts)  # MultiPL-E's 12 required languages (docs/multipl-e.md)
 
 source scripts/_chunked.sh  # (the working directory is the repo root here)
-# the filter baseline's n: the branch run's mean programs per problem, rounded up (at least 2)
-n_for() { python -c "import json,math,sys; s=json.load(open(sys.argv[1]))['generation']['search'];
-print(max(2, math.ceil(s['mean_programs'])))" "$1/summary.json"; }
 
 # the file a finished step leaves (status: done when it exists)
 done_file() {

@@ -442,3 +442,11 @@ def test_a_branch_that_cannot_be_decoded_is_dropped_not_the_problem():
     first = gen.search["branches"][0]
     assert first["dropped"] == "not decoded: the context is full" and len(gen.search["branches"]) == 3
     assert gen.search["outcome"] == "a-kept"
+
+
+def test_filter_n_matches_the_branch_runs_programs():
+    assert filter_search.matched_n({"generation": {"search": {"mean_programs": 2.59}}}) == 3
+    assert filter_search.matched_n({"generation": {"search": {"mean_programs": 1.2}}}) == 2  # a second try
+    assert filter_search.matched_n({"generation": {"search": {"mean_programs": 4.0}}}) == 4
+    with pytest.raises(UscdError, match="branch run"):
+        filter_search.matched_n({"generation": {}})

@@ -6,6 +6,7 @@ method's average on the same problems (its summary's `search.mean_programs`).
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from dataclasses import replace
@@ -13,6 +14,7 @@ from dataclasses import replace
 from uscd.engine.generation import Generation
 from uscd.engine.request import Request
 from uscd.engine.single import Decoder
+from uscd.errors import UscdError
 from uscd.methods import Sampler
 from uscd.prompts.examples import extract_checks
 from uscd.search.branch import Judge
@@ -47,6 +49,15 @@ def filter_generate(
             best, best_passed, chosen = gen, verdict.n_passed, i
     assert best is not None
     return _done(best, examples, tries, chosen, tokens, started, "best-sample", best_passed)
+
+
+def matched_n(summary: dict) -> int:
+    """The filter's n for a branch run's summary: its mean programs per problem, rounded up, at
+    least 2 (one sample is greedy's cost; the baseline must be allowed a second try)."""
+    search = (summary.get("generation") or {}).get("search") or {}
+    if "mean_programs" not in search:
+        raise UscdError("the summary has no search.mean_programs: is it a branch run?")
+    return max(2, math.ceil(search["mean_programs"]))
 
 
 def _sampler(request: Request) -> Sampler:
