@@ -98,7 +98,7 @@ def main() -> None:
     own_a = args.branch / "program-a"
     if (own_a / "results.jsonl").exists():
         for tests, name in (("full", "results.jsonl"), ("held-out", "heldout_results.jsonl")):
-            if (own_a / name).exists():
+            if (own_a / name).exists() or not (args.branch / name).exists():  # plus-suite fallback
                 a, searched = outcomes(own_a, name), outcomes(args.branch, name)
                 print(f"program A {tests} {rate(a)}; branch vs its own A: {paired(a, searched)}")
     steps = fix_steps(full["greedy"], args.branch, full["branch"])
