@@ -4,7 +4,8 @@
         writes humaneval.jsonl and mbpp.jsonl: per problem, the asserts kept and the leaked ones
         dropped (how the split is made: uscd.tasks.heldout; the files are committed)
     python scripts/heldout_eval.py score TASK RUN_FOLDER [RUN_FOLDER...]
-        runs each folder's samples on the held-out tests in the sandbox (TASK: humaneval or mbpp),
+        runs each folder's samples on the held-out tests in the sandbox (TASK: humaneval, mbpp or
+        multipl-e-<lang> for MultiPL-E's 12 languages: uscd.tasks.heldout_multipl_e),
         writes heldout_results.jsonl / heldout_summary.json in the folder, prints a table with the
         folder's full pass@1 beside; with two or more folders, McNemar of each against the first.
 
@@ -19,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from uscd.errors import UscdError
 from uscd.run.heldout import held_out_problems, paired, score_folder
 from uscd.tasks import get_task
 from uscd.tasks.heldout import held_out
@@ -33,6 +35,10 @@ DATA = {
 
 
 def problems(task: str):
+    if task.startswith("multipl-e-"):
+        return get_task(task).problems(None)  # the shared data, else the hub (uscd.tasks.multipl_e)
+    if task not in DATA:
+        raise UscdError(f"held-out tests exist for humaneval, mbpp and multipl-e-<lang>, not {task}")
     return get_task(task, data=DATA[task]).problems(None)
 
 
@@ -78,13 +84,17 @@ def main(argv: list[str]) -> int:
     s = sub.add_parser("split")
     s.add_argument("--out", type=Path, default=ROOT / "docs" / "heldout-split")
     c = sub.add_parser("score")
-    c.add_argument("task", choices=list(DATA))
+    c.add_argument("task", help="humaneval, mbpp or multipl-e-<lang>")
     c.add_argument("folders", type=Path, nargs="+")
     args = parser.parse_args(argv)
-    if args.command == "split":
-        split(args.out)
-    else:
-        score(args.task, args.folders)
+    try:
+        if args.command == "split":
+            split(args.out)
+        else:
+            score(args.task, args.folders)
+    except UscdError as exc:
+        print(f"heldout_eval: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

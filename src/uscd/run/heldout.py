@@ -37,7 +37,9 @@ def score_folder(
     )
     results = [
         {"task_id": key[0], "sample_idx": key[1], "status": res.status, "reason": res.reason}
-        for key, res in run_many(items, limits=Limits(wall_s=timeout_s), level=level)
+        for key, res in run_many(
+            items, limits=Limits(wall_s=timeout_s), level=level, language=_language(held)
+        )
     ]
     results.sort(key=lambda r: (r["task_id"], r["sample_idx"]))
     counts = per_problem_counts(results)
@@ -54,6 +56,13 @@ def score_folder(
     _write(folder / RESULTS, "".join(json.dumps(r) + "\n" for r in results))
     _write(folder / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _language(held: dict[str, Problem]) -> str:
+    languages = {p.language for p in held.values()} or {"python"}
+    if len(languages) > 1:
+        raise ValueError(f"held-out problems of several languages: {sorted(languages)}")
+    return languages.pop()
 
 
 def paired(baseline: Path, candidate: Path) -> dict:

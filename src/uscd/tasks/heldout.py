@@ -92,7 +92,12 @@ class _DropLeaked(ast.NodeTransformer):
 
 
 def held_out(problem: Problem) -> HeldOut:
-    """`problem`'s test tail without its leaked asserts (a Python completion problem)."""
+    """`problem`'s test tail without its leaked asserts (a Python or MultiPL-E completion problem)."""
+    if problem.language != "python":
+        from uscd.tasks import heldout_multipl_e
+
+        tail, kept, dropped = heldout_multipl_e.split(problem)
+        return HeldOut(problem.task_id, tail, kept, dropped)
     tree = ast.parse(problem.program_tail)
     dropper = _DropLeaked({problem.entry_point, *TESTED_NAMES}, example_inputs(problem.prompt))
     tree = ast.fix_missing_locations(dropper.visit(tree))
