@@ -56,6 +56,8 @@ status() {
   done
 }
 premise() { flock "$LOCK" $USCD analyze premise "$@" --k 5 --m 4; }
+# the held-out tests of run folders (no model): scripts/heldout_eval.py, docs/branch.md
+heldout() { python scripts/heldout_eval.py score "$@"; }
 
 # step name <TAB> estimated minutes <TAB> what it runs (the case below)
 list() {
@@ -91,9 +93,10 @@ step() {
       # the search's checks: the prompt's translated examples (docs/branch.md, MultiPL-E); then its
       # program A scored on its own, the pairing that batch composition cannot blur
       branch)   chunked eval "multipl-e-$lang" --methods branch --out "$R05/multipl-e-$lang" --batch "$b" --quiet &&
-                $USCD analyze program-a "$R05/multipl-e-$lang/branch" ;;
+                $USCD analyze program-a "$R05/multipl-e-$lang/branch" &&
+                heldout "multipl-e-$lang" "$R05/multipl-e-$lang"/{greedy,branch,branch/program-a} ;;
       filter)   chunked eval "multipl-e-$lang" --methods "filter=filter:n=$(n_for "$R05/multipl-e-$lang/branch")" \
-                  --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
+                  --out "$R05/multipl-e-$lang" --batch "$b" --quiet && heldout "multipl-e-$lang" "$R05/multipl-e-$lang/filter" ;;
       *) echo "unknown step $s" >&2; return 2 ;;
     esac
     return
@@ -124,11 +127,11 @@ step() {
     mbpp-spa-1.5b)     chunked eval mbpp --data "$MBPP" --methods spa --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
     he-branch-1.5b)    chunked eval humaneval --methods branch --out $R15/humaneval --batch 8 --model 1.5b --quiet ;;
     mbpp-branch-1.5b)  chunked eval mbpp --data "$MBPP" --methods branch --out $R15/mbpp --batch 8 --model 1.5b --quiet &&
-                         $USCD analyze program-a $R15/mbpp/branch ;;
+                         $USCD analyze program-a $R15/mbpp/branch && heldout mbpp $R15/mbpp/{greedy,branch,branch/program-a} ;;
     he-filter-1.5b)    chunked eval humaneval --methods "filter=filter:n=$(n_for $R15/humaneval/branch)" --out $R15/humaneval \
                          --batch 8 --model 1.5b --quiet ;;
     mbpp-filter-1.5b)  chunked eval mbpp --data "$MBPP" --methods "filter=filter:n=$(n_for $R15/mbpp/branch)" --out $R15/mbpp \
-                         --batch 8 --model 1.5b --quiet ;;
+                         --batch 8 --model 1.5b --quiet && heldout mbpp $R15/mbpp/filter ;;
     premise-he-0.5b)   premise $R05/humaneval/greedy ;;
     # MBPP's greedy runs were decoded at --batch 8: the oracle re-decodes single-stream, so it keeps
     # the problems whose re-decoded A still fails (docs/premise.md)
