@@ -157,13 +157,17 @@ reports() {
   overview
 }
 
-# the branch method's runs (docs/branch.md): each model's HumanEval and MBPP greedy/branch/filter
+# the branch method's runs (docs/branch.md): each model's HumanEval and MBPP greedy/branch/filter,
+# chat mode's, and MultiPL-E's where branch ran
 branch_folders() {
   local f
   for f in $R05/humaneval/{greedy,branch,filter} $R05/mbpp-b1 $R15/humaneval/{greedy,branch,filter} \
            $R15/mbpp/{greedy,branch,filter} $R05/humaneval-chat/{greedy,branch,filter} \
            $R05/mbppplus-snapshot-chat/{greedy,branch,filter}; do
     [[ -d $f ]] && echo "$f"
+  done
+  for f in "$R05"/multipl-e-*; do  # the MultiPL-E languages where branch ran
+    [[ -d $f/branch ]] && for m in greedy branch filter; do [[ -d $f/$m ]] && echo "$f/$m"; done
   done
 }
 

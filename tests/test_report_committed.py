@@ -39,11 +39,16 @@ def overview_folders() -> list[str]:
 
 
 def branch_folders() -> list[str]:
-    """scripts/evidence_v2.sh's branch_folders: each model's greedy/branch/filter runs."""
+    """scripts/evidence_v2.sh's branch_folders: each model's greedy/branch/filter runs, chat mode's and
+    MultiPL-E's where branch ran."""
     small, large = MODELS
     paths = [f"{small}/humaneval/{m}" for m in BRANCH] + [f"{small}/mbpp-b1"]
     paths += [f"{large}/humaneval/{m}" for m in BRANCH] + [f"{large}/mbpp/{m}" for m in BRANCH]
-    paths += [f"{small}/humaneval-chat/{m}" for m in BRANCH]
+    paths += [f"{small}/humaneval-chat/{m}" for m in BRANCH] + [
+        f"{small}/mbppplus-snapshot-chat/{m}" for m in BRANCH
+    ]
+    languages = sorted(p.name for p in (ROOT / RUNS / small).glob("multipl-e-*") if (p / "branch").is_dir())
+    paths += [f"{small}/{lang}/{m}" for lang in languages for m in BRANCH]
     return [p for p in paths if (ROOT / RUNS / p).is_dir()]
 
 
