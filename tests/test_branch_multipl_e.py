@@ -139,3 +139,20 @@ def test_the_search_judges_multipl_e_programs_in_their_language():
     gen = branch_generate(Decoder(Fake()), request, judge=judge)
     assert gen.search["checks"] == 2 and len(seen) == 2
     assert all(s.startswith(prompt) and {c.language for c in cs} == {"js"} for s, cs in seen)
+
+
+def test_generate_searches_a_javascript_prompt_with_node():
+    """`uscd generate --rule branch --language js` on the fake model: the checks are the prompt's
+    JavaScript examples, run by Node in the sandbox (the fake's programs fail them: A is kept)."""
+    from uscd.cli.generate import decode
+    from uscd.execution import languages
+
+    try:
+        languages.require("js")
+    except languages.ToolchainMissing as exc:
+        pytest.skip(str(exc))
+    prompt = "// >>> f(1)\n// 3\nfunction f(x){\n"
+    gen = decode(Decoder(Fake()), prompt, {}, BranchSearch(max_branches=2), Sampler(), CONFIG, None, "js")
+    search = gen.search
+    assert search["checks"] == 1 and search["outcome"] == "a-kept" and search["branches_tried"] == 2
+    assert search["a_checks"]["status"] != "pass"
