@@ -83,27 +83,20 @@ def write_program_a(run_dir: Path, problems: dict[str, Problem]) -> RunFolder:
     return folder
 
 
-def outcomes(folder: Path) -> dict[tuple[str, int], bool]:
-    return {
-        (r["task_id"], int(r.get("sample_idx", 0))): r["status"] == "pass"
-        for r in read_jsonl(Path(folder) / "results.jsonl")
-    }
-
-
 def paired_with_a(run_dir: Path) -> dict[str, Any]:
-    """The search against its own program A, on the samples both have a result for (full tests)."""
-    from uscd.metrics import mcnemar_exact
+    """The search against its own program A, on the problems both have a result for (full tests)."""
+    from uscd.run.heldout import outcomes, paired
 
-    searched, a = outcomes(run_dir), outcomes(program_a_dir(run_dir))
-    common = sorted(set(searched) & set(a))
-    if not common:
+    p = paired(program_a_dir(run_dir), Path(run_dir), results="results.jsonl")
+    if not p["problems"]:
         raise UscdError(f"{run_dir} and its {FOLDER} have no scored sample in common")
-    test = mcnemar_exact([a[k] for k in common], [searched[k] for k in common])
+    a, searched = outcomes(program_a_dir(run_dir), "results.jsonl"), outcomes(Path(run_dir), "results.jsonl")
+    common = set(a) & set(searched)
     return {
-        "samples": len(common),
-        "a_passed": sum(a[k] for k in common),
-        "search_passed": sum(searched[k] for k in common),
-        "fixed": test.b,
-        "broken": test.c,
-        "p_value": test.p_value,
+        "samples": p["problems"],
+        "a_passed": sum(a[t] for t in common),
+        "search_passed": sum(searched[t] for t in common),
+        "fixed": p["fail_to_pass"],
+        "broken": p["pass_to_fail"],
+        "p_value": p["p_value"],
     }

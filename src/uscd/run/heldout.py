@@ -65,17 +65,19 @@ def _language(held: dict[str, Problem]) -> str:
     return languages.pop()
 
 
-def paired(baseline: Path, candidate: Path) -> dict:
-    """Exact McNemar on the held-out outcomes of two scored folders (first sample of each problem)."""
-    first = [_outcomes(baseline), _outcomes(candidate)]
+def paired(baseline: Path, candidate: Path, results: str = RESULTS) -> dict:
+    """Exact McNemar on the outcomes of two scored folders (first sample of each problem), held-out
+    by default, or in another results file of theirs (`results.jsonl`: the full tests)."""
+    first = [outcomes(baseline, results), outcomes(candidate, results)]
     common = sorted(set(first[0]) & set(first[1]))
     test = mcnemar_exact([first[0][t] for t in common], [first[1][t] for t in common])
     return {"problems": len(common), "fail_to_pass": test.b, "pass_to_fail": test.c, "p_value": test.p_value}
 
 
-def _outcomes(folder: Path) -> dict[str, bool]:
+def outcomes(folder: Path, results: str = RESULTS) -> dict[str, bool]:
+    """Pass/fail of each problem's first sample in a scored folder's results file."""
     out: dict[str, bool] = {}
-    for r in read_jsonl(folder / RESULTS):
+    for r in read_jsonl(folder / results):
         if int(r["sample_idx"]) == 0:
             out[r["task_id"]] = r["status"] == "pass"
     return out
