@@ -8,6 +8,7 @@ token is evaluated alone or in a batch, so any difference between ``BatchedDecod
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from dataclasses import replace
 
@@ -222,6 +223,19 @@ def test_batched_equals_single_stream(rule_name, sync, prefetch, batch):
     if rule_name != "greedy":
         assert any(g.contrast_steps for g in got.values())
     assert {g.finish_reason for g in got.values()} >= {"eos"}
+
+
+def test_generations_record_their_wall_clock_span():
+    requests = make_requests("uscd")
+    before = time.time()
+    batched = dict(BatchedDecoder(FakeBackend(), 3).generate_many(requests))
+    singles = single(FakeBackend(), fresh(requests))
+    after = time.time()
+    for g in [*batched.values(), *singles]:
+        assert before <= g.started_at <= g.finished_at <= after
+        assert (g.stats()["started_at"], g.stats()["finished_at"]) == (g.started_at, g.finished_at)
+    # the first batch's sequences all start before any of them finishes: their spans overlap
+    assert max(batched[i].started_at for i in range(3)) <= min(g.finished_at for g in batched.values())
 
 
 def test_sampling_matches_single_stream():

@@ -298,6 +298,10 @@ def test_eval_runs_the_search_and_summarises_its_cost(tmp_path, monkeypatch):
     assert cost["programs_histogram"] == {"3": 2} and cost["tokens_decoded"] > cost["branch_tokens"] > 0
     samples = list(read_jsonl(tmp_path / "b" / "samples.jsonl"))
     assert all(s["stats"]["search"]["branches_tried"] == 2 for s in samples)
+    # a sample's span is its whole search (A, the branches, the checks), not the kept program's decode
+    spans = [(s["stats"]["finished_at"] - s["stats"]["started_at"], s["stats"]["search"]) for s in samples]
+    assert all(span >= record["search_s"] - 1e-3 for span, record in spans)
+    assert summary["generation"]["wall_s"] > 0
     traces = list(read_jsonl(tmp_path / "b" / "traces.jsonl"))
     assert all(len(t["search"]["branches"]) == 2 for t in traces)
     config = json.loads((tmp_path / "b" / "config.json").read_text())

@@ -31,7 +31,7 @@ if not HUMANEVAL.exists():
 METHODS = "greedy,uscd"
 PROBLEMS = 10
 MAX_NEW = 40
-TIMINGS = ("prefill_s", "decode_s")
+TIMINGS = ("prefill_s", "decode_s", "started_at", "finished_at")
 
 
 def _free_port() -> int:

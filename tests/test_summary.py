@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from uscd.summary import per_problem_counts, summarize
+from uscd.summary import covered_seconds, generation_stats, per_problem_counts, summarize
 
 
 def res(task, idx, status):
@@ -27,3 +27,39 @@ def test_a_duplicated_record_counts_once():
     assert per_problem_counts(results) == {"a": (1, 1), "b": (1, 0)}
     s = summarize({}, [{"task_id": "a", "sample_idx": 0, "stats": {}}] * 2, results)
     assert s["samples_executed"] == 2 and s["generation"]["samples"] == 1 and s["pass@1"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("intervals", "seconds"),
+    [
+        ([], 0.0),
+        ([(1.0, 3.0)], 2.0),
+        ([(1.0, 3.0), (2.0, 5.0)], 4.0),  # overlapping: counted once
+        ([(10.0, 12.0), (1.0, 3.0)], 4.0),  # a gap (between resumed chunks): not counted
+        ([(1.0, 10.0), (2.0, 3.0), (4.0, 5.0)], 9.0),  # nested
+        ([(1.0, 2.0), (2.0, 4.0), (6.0, 7.0), (3.0, 6.5)], 6.0),  # touching, bridged
+    ],
+)
+def test_covered_seconds_is_the_length_of_the_union(intervals, seconds):
+    assert covered_seconds(intervals) == pytest.approx(seconds)
+
+
+def sample(tokens, decode_s, span=None):
+    stats = {"new_tokens": tokens, "decode_s": decode_s}
+    if span:
+        stats["started_at"], stats["finished_at"] = span
+    return {"task_id": "t", "sample_idx": 0, "finish_reason": "eos", "stats": stats}
+
+
+def test_wall_throughput_counts_a_batch_s_overlapping_sequences_once():
+    # three sequences decoded side by side for 10 s, then one more after a 100 s pause (a resume)
+    batch = [sample(50, 10.0, (1000.0, 1010.0)) for _ in range(3)] + [sample(50, 10.0, (1110.0, 1120.0))]
+    gen = generation_stats([*batch, {"task_id": "e", "sample_idx": 0, "finish_reason": "error", "stats": {}}])
+    assert gen["tokens_per_s"] == 5.0  # per sequence
+    assert (gen["wall_s"], gen["tokens_per_s_wall"]) == (20.0, 10.0)
+
+
+@pytest.mark.parametrize("spans", [[None, None], [(1.0, 2.0), None], []])
+def test_wall_throughput_is_none_without_every_timestamp(spans):
+    gen = generation_stats([sample(10, 1.0, span) for span in spans])
+    assert gen["wall_s"] is None and gen["tokens_per_s_wall"] is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 from uscd.metrics import mean_pass_at_k, pass_at_1_ci
 
@@ -57,12 +59,36 @@ def suite_figures(results: list[dict]) -> dict:
     return out
 
 
+def covered_seconds(intervals: Iterable[tuple[float, float]]) -> float:
+    """The length of the union of [start, end] intervals: overlaps count once, gaps not at all."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def generation_wall_s(stats: list[dict]) -> float | None:
+    """The wall time the samples took to generate: the union of their [started_at, finished_at], so
+    a batch's overlapping sequences count once and the gaps between resumed chunks not at all. None
+    when a generated sample has no timestamps (runs written before they were recorded)."""
+    generated = [s for s in stats if s]  # an error sample generated nothing and has no stats
+    if not generated or any(s.get("started_at") is None or s.get("finished_at") is None for s in generated):
+        return None
+    return covered_seconds((s["started_at"], s["finished_at"]) for s in generated)
+
+
 def generation_stats(samples: list[dict]) -> dict:
+    """`tokens_per_s` is per-sequence decode throughput (tokens over the summed decode times: in a
+    batch each sequence's decode time includes the others'); `tokens_per_s_wall` is the run's
+    (tokens over the wall time of generation)."""
     stats = [s.get("stats") or {} for s in samples]
     steps = sum(s.get("steps", 0) for s in stats)
     tokens = sum(s.get("new_tokens", 0) for s in stats)
     decode_s = sum(s.get("decode_s", 0.0) for s in stats)
     prefill_s = sum(s.get("prefill_s", 0.0) for s in stats)
+    wall_s = generation_wall_s(stats)
     return {
         "samples": len(samples),
         "new_tokens": tokens,
@@ -70,6 +96,8 @@ def generation_stats(samples: list[dict]) -> dict:
         "decode_s": round(decode_s, 2),
         "prefill_s": round(prefill_s, 2),
         "tokens_per_s": round(tokens / decode_s, 2) if decode_s else None,
+        "wall_s": None if wall_s is None else round(wall_s, 2),
+        "tokens_per_s_wall": round(tokens / wall_s, 2) if wall_s else None,
         "steps": steps,
         "uncertain_rate": round(sum(s.get("uncertain_steps", 0) for s in stats) / steps, 4) if steps else 0.0,
         "contrast_rate": round(sum(s.get("contrast_steps", 0) for s in stats) / steps, 4) if steps else 0.0,

@@ -271,6 +271,7 @@ def print_summaries(summaries: list[dict], out: Path) -> None:
     for s in summaries:
         st = s.get("statuses", {})
         gen = s.get("generation", {})
+        tokens_per_s = gen.get("tokens_per_s_wall") or gen.get("tokens_per_s")  # older runs: per sequence
         ci = s.get("pass@1_ci95")
         row = [
             s.get("method") or "-",
@@ -280,7 +281,7 @@ def print_summaries(summaries: list[dict], out: Path) -> None:
             f"{s['pass@10']:.2%}" if "pass@10" in s else "-",
             "/".join(str(st.get(k, 0)) for k in ("pass", "fail", "timeout", "error")),
             f"{gen.get('contrast_rate', 0):.1%}",
-            f"{gen['tokens_per_s']:.1f}" if gen.get("tokens_per_s") else "-",
+            f"{tokens_per_s:.1f}" if tokens_per_s else "-",
             f"{s.get('problems_executed', 0)}/{s.get('problems_generated') or s.get('problems_executed', 0)}",
         ]
         if suites:

@@ -65,6 +65,9 @@ class Generation:
     reused_prompt_tokens: int = 0  # batched: prompt (and continuation) cache taken from another sequence
     prefill_s: float = 0.0
     decode_s: float = 0.0
+    # wall clock (epoch seconds), comparable across processes and resumed runs: a run's wall time
+    started_at: float | None = None
+    finished_at: float | None = None
     search: dict | None = None  # a program-level search's record (the `branch` method), else None
 
     @property

@@ -17,6 +17,7 @@ since its last update wait in ``pending`` until a step needs the lane again.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -57,7 +58,7 @@ class SequenceState:
         self.step_index = 0
         self.view: StdView | None = None
         first_aux = len(self.aux[0].prompt_tokens) if self.aux else None
-        self.out = Generation("", [], "length", len(self.prompt_tokens), first_aux)
+        self.out = Generation("", [], "length", len(self.prompt_tokens), first_aux, started_at=time.time())
         self.text = CompletionText(self.config.stop)
 
     # -- auxiliary lanes -----------------------------------------------------------------------
@@ -164,6 +165,7 @@ class SequenceState:
         out = self.out
         out.completion = self.text.final(out.finish_reason == "stop")
         out.tokens = list(self.generated)
+        out.finished_at = time.time()
         return out
 
     def _record(self, view: StdView, step: Step, token: int) -> None:
