@@ -156,3 +156,21 @@ def test_generate_searches_a_javascript_prompt_with_node():
     search = gen.search
     assert search["checks"] == 1 and search["outcome"] == "a-kept" and search["branches_tried"] == 2
     assert search["a_checks"]["status"] != "pass"
+
+
+def test_the_language_table_reads_the_committed_branch_runs():
+    """scripts/branch_languages.py (docs/branch.md's MultiPL-E table): one row per scored language,
+    its figures those of the run folders' summaries."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    out = subprocess.run(
+        [sys.executable, "scripts/branch_languages.py"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    js = next(line for line in out.splitlines() if line.startswith("| js |"))
+    run = root / "results/qwen2.5-coder-0.5b/multipl-e-js"
+    for folder in ("greedy", "branch"):
+        passed = json.loads((run / folder / "summary.json").read_text())["pass@1"]
+        assert f"{100 * passed:.1f} %" in js
+    assert out.splitlines()[-1].startswith("| **all (")
