@@ -63,7 +63,7 @@ def main(argv=None) -> dict:
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
             spec = lookup(name)
             if spec is not None and not status(spec).installed and not status(spec).assembled:
-                print(f"{name}: not installed, skipped (pip install 'uscd[model-1_5b]' for the 1.5B)")
+                print(f"{name}: not installed, skipped (pip install 'uscd[model-1-5b]' for the 1.5B)")
                 continue
             with open_backend(name) as backend:
                 curve = measure_batch_curve(backend, steps=args.steps)
