@@ -3,7 +3,8 @@ client: a server method and a request's `uscd` object reach the search, which an
 single-stream search answers (the checks run in the real sandbox: the fake model writes letters,
 so every program fails them and A is kept after the budget of branches); streamed requests get the
 chosen program in one chunk; a chat's search reads its last user message's examples and runs them on
-the reply's code; other languages and logprobs are refused in one line; a client
+the reply's code; a MultiPL-E completion's, its translated examples; unknown languages, a chat in
+another language than Python and logprobs are refused in one line; a client
 that goes away or a deadline stops the search and frees its slot."""
 
 from __future__ import annotations
@@ -160,7 +161,13 @@ def test_a_chat_searches_with_its_messages_examples_on_the_replys_code(endless_s
             {"messages": [{"role": "user", "content": PROMPT}], "logprobs": True},
             "logprobs are not reported",
         ),
-        ("/v1/completions", {"prompt": PROMPT, "uscd": {"language": "cpp"}}, "Python prompts only"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": PROMPT}], "uscd": {"language": "js"}},
+            "Python task text only",
+        ),
+        ("/v1/completions", {"prompt": PROMPT, "uscd": {"language": "cobol"}}, "unknown prompt language"),
+        ("/v1/completions", {"prompt": PROMPT, "uscd": {"language": "rkt"}}, "reads examples from prompts in"),
         ("/v1/completions", {"prompt": PROMPT, "logprobs": 2}, "logprobs are not reported"),
     ],
 )
@@ -170,6 +177,23 @@ def test_what_the_search_cannot_do_is_a_one_line_400(server, path, body, needle)
     message = got.json()["error"]["message"]
     assert needle in message and "\n" not in message
     assert server.health()["in_flight"] == 0
+
+
+def test_a_multipl_e_completion_searches_with_its_translated_examples(server):
+    """`uscd.language` names a MultiPL-E language: the checks are the prompt's translated examples,
+    run by that language's toolchain in the sandbox (the fake's programs fail them: A is kept)."""
+    from uscd.execution import languages
+
+    try:
+        languages.require("js")
+    except languages.ToolchainMissing as exc:
+        pytest.skip(str(exc))
+    prompt = "// >>> f(1)\n// 3\n// >>> f(2)\n// 6\nfunction f(x){\n"
+    out = server.client.completions.create(
+        model="fake-coder", prompt=prompt, max_tokens=12, extra_body={"uscd": {"language": "js"}}
+    )
+    search = out.choices[0].model_extra["uscd"]["search"]
+    assert search["checks"] == 2 and search["outcome"] == "a-kept" and search["programs"] == 3
 
 
 def test_other_requests_decode_in_the_same_batch_as_a_search(server):

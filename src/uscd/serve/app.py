@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from uscd.engine import GenerationConfig, Request, prepare
 from uscd.errors import UscdError
 from uscd.methods import Sampler
-from uscd.search.subject import chat_subject
+from uscd.search.subject import chat_subject, completion_subject
 from uscd.serve import errors
 from uscd.serve.chat import ChatTemplate, prepare_chat
 from uscd.serve.errors import ApiError, from_engine
@@ -22,7 +22,7 @@ from uscd.serve.method import Method, ServerMethods
 from uscd.serve.responses import Shape
 from uscd.serve.scheduler import Choice, Scheduler
 from uscd.serve.schemas import ChatRequest, CompletionRequest, Message, Sampling
-from uscd.serve.search import refuse_unless_searchable, search_completions
+from uscd.serve.search import search_completions, search_language
 from uscd.serve.session import ChoicePlan, ClientGone, Reply
 
 router = APIRouter()
@@ -117,9 +117,12 @@ async def completions(body: CompletionRequest, request: HttpRequest):
         raise ApiError(400, "prompt must not be an empty list", param="prompt")
     shape = Shape(False, st.config.model_id, method.describe())
     if method.rule.program_search:  # the branch method: a search over whole programs per choice
-        refuse_unless_searchable(method, body)
+        language = search_language(method, body)
         searches = [
-            build_request(st, body, method, prompt, None, k, body.max_tokens)
+            replace(
+                build_request(st, body, method, prompt, None, k, body.max_tokens),
+                subject=completion_subject(prompt, language),
+            )
             for prompt in prompts
             for k in range(body.n)
         ]
@@ -145,7 +148,7 @@ async def chat_completions(body: ChatRequest, request: HttpRequest):
     messages = [as_template_message(m) for m in body.messages]
     prompt = render(st, messages)
     if method.rule.program_search:  # checks from the last user message, run on the reply's code
-        refuse_unless_searchable(method, body)
+        search_language(method, body)
         subject = chat_subject(last_user_text(messages))
         limit = body.token_limit()
         searches = [

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from uscd.engine import Generation, Prepared, Request, prepare
 from uscd.engine.feed import monotonic_deadline
 from uscd.errors import UscdError
+from uscd.prompts.lame import normalize_language
 from uscd.search import run_search
 from uscd.search.branch import check_setting
 from uscd.search.decoders import FeedDecoder
@@ -30,22 +31,22 @@ from uscd.serve.session import DISCONNECT_POLL_S, ClientGone
 CHECK_LEVEL = "auto"  # the sandbox level of the prompt's checks (uscd.execution)
 
 
-def refuse_unless_searchable(method: Method, body: CompletionRequest | ChatRequest) -> None:
-    """A served program search reads Python examples and answers whole programs: other languages,
-    rules that look ahead and logprobs are a 400."""
-    language = method.language or "python"
-    if language != "python":  # `uscd eval` and `uscd generate` search MultiPL-E prompts; the server not yet
-        message = (
-            f"a served {method.rule_name} search reads examples from Python prompts only, not {language}"
-        )
-        raise ApiError(400, message, param="uscd", code="unsupported_for_method")
+def search_language(method: Method, body: CompletionRequest | ChatRequest) -> str:
+    """The language whose examples a served program search reads: a completion's `uscd.language`
+    (Python, or one of MultiPL-E's languages: their translated examples), a chat's Python only (its
+    checks come from a pasted Python function); anything else, rules that look ahead and logprobs
+    are a 400."""
     try:
+        language = normalize_language(method.language or "python")
+        if isinstance(body, ChatRequest) and language != "python":
+            raise UscdError(f"a served chat search reads examples from Python task text only, not {language}")
         check_setting(method.rule, language)
     except UscdError as exc:
         raise ApiError(400, str(exc), param="uscd", code="unsupported_for_method") from None
     if body.logprobs not in (None, False):
         message = f"logprobs are not reported for the {method.rule_name} method"
         raise ApiError(400, message, param="logprobs", code="unsupported_for_method")
+    return language
 
 
 async def search_completions(
