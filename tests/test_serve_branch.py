@@ -167,7 +167,7 @@ def test_a_chat_searches_with_its_messages_examples_on_the_replys_code(endless_s
             "Python task text only",
         ),
         ("/v1/completions", {"prompt": PROMPT, "uscd": {"language": "cobol"}}, "unknown prompt language"),
-        ("/v1/completions", {"prompt": PROMPT, "uscd": {"language": "rkt"}}, "reads examples from prompts in"),
+        ("/v1/completions", {"prompt": PROMPT, "uscd": {"language": "rkt"}}, "reads examples from"),
         ("/v1/completions", {"prompt": PROMPT, "logprobs": 2}, "logprobs are not reported"),
     ],
 )
