@@ -174,3 +174,7 @@ def test_the_language_table_reads_the_committed_branch_runs():
         passed = json.loads((run / folder / "summary.json").read_text())["pass@1"]
         assert f"{100 * passed:.1f} %" in js
     assert out.splitlines()[-1].startswith("| **all (")
+    doc = (root / "docs/branch.md").read_text()
+    begin, end = "<!-- branch-languages: begin -->\n", "\n<!-- branch-languages: end -->"
+    committed = doc.split(begin)[1].split(end)[0]
+    assert committed == out.rstrip("\n"), "paste scripts/branch_languages.py's table into docs/branch.md"
