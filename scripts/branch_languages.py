@@ -44,6 +44,7 @@ def tokens(folder: Path, searched: bool) -> int:
 
 
 def language_row(lang_dir: Path) -> tuple[str, dict[str, dict[str, bool]]]:
+    """The language's row, and its full-test outcomes per run (for the pooled row)."""
     full = {m: outcomes(lang_dir / p, "results.jsonl") for m, p in RUNS.items()}
     held = {m: outcomes(lang_dir / p, "heldout_results.jsonl") for m, p in RUNS.items()}
     vs_filter = "–"
@@ -56,15 +57,11 @@ def language_row(lang_dir: Path) -> tuple[str, dict[str, dict[str, bool]]]:
         f"{flips(full['greedy'], full['branch'])} · {flips(held['greedy'], held['branch'], False)} | "
         f"{flips(full['a'], full['branch'], False)} | {vs_filter} | {ratio:.2f}× |"
     )
-    return row, {f"{lang_dir.name}/{m}": v for m, v in full.items()}
+    return row, full
 
 
-def pooled_row(pools: dict[str, dict[str, bool]]) -> str:
-    """All languages as one sample of problems (keys carry the language)."""
-    merged = {m: {} for m in RUNS}
-    for key, passed in pools.items():
-        lang, method = key.split("/")
-        merged[method].update({f"{lang}:{t}": v for t, v in passed.items()})
+def pooled_row(merged: dict[str, dict[str, bool]]) -> str:
+    """All languages as one sample of problems (task ids prefixed by their language)."""
     return (
         f"| **all ({len(merged['branch'])} problems)** | {pct(merged['greedy'])} | {pct(merged['a'])} | "
         f"**{pct(merged['branch'])}** | | {flips(merged['greedy'], merged['branch'])} | "
@@ -84,12 +81,13 @@ def main() -> None:
     if not ready:
         raise SystemExit(f"no scored MultiPL-E branch run under {args.results}")
     print(HEADER)
-    pools: dict[str, dict[str, bool]] = {}
+    merged: dict[str, dict[str, bool]] = {m: {} for m in RUNS}
     for d in ready:
-        row, pool = language_row(d)
+        row, full = language_row(d)
         print(row)
-        pools.update(pool)
-    print(pooled_row(pools))
+        for method, passed in full.items():
+            merged[method].update({f"{d.name}:{t}": v for t, v in passed.items()})
+    print(pooled_row(merged))
 
 
 if __name__ == "__main__":
