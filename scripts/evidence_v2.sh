@@ -69,7 +69,7 @@ list() {
   printf '3.\t%s\t%s\n' calibrate-1.5b 300 calibrate-adadec-1.5b 120 mbpp-greedy-1.5b 45 \
     he-uscd-cal-1.5b 60 mbpp-uscd-cal-1.5b 60 he-adadec-1.5b 120 mbpp-adadec-1.5b 120 \
     he-spa-1.5b 60 mbpp-spa-1.5b 60 he-branch-1.5b 15 he-filter-1.5b 15 mbpp-branch-1.5b 45 mbpp-filter-1.5b 40
-  printf '4.\t%s\t%s\n' premise-he-0.5b 70 premise-mbpp-0.5b 150 premise-he-1.5b 150 premise-mbpp-1.5b 300
+  printf '4.\t%s\t%s\n' premise-he-0.5b 70 premise-mbpp-0.5b 145 premise-he-1.5b 60 premise-mbpp-1.5b 240
   for l in "${LANGS[@]}"; do
     printf '5.\tmle-%s-%s\t8\n' "$l" cd "$l" cfg "$l" uscd-paper "$l" uscd-official "$l" filter
   done
@@ -133,11 +133,12 @@ step() {
     mbpp-filter-1.5b)  chunked eval mbpp --data "$MBPP" --methods "filter=filter:n=$(n_for $R15/mbpp/branch)" --out $R15/mbpp \
                          --batch 8 --model 1.5b --quiet && heldout mbpp $R15/mbpp/filter ;;
     premise-he-0.5b)   premise $R05/humaneval/greedy ;;
-    # MBPP's greedy runs were decoded at --batch 8: the oracle re-decodes single-stream, so it keeps
-    # the problems whose re-decoded A still fails (docs/premise.md)
-    premise-mbpp-0.5b) premise $R05/mbpp/greedy --accept-redecoded ;;
-    premise-he-1.5b)   premise $R15/humaneval/greedy --accept-redecoded ;;
-    premise-mbpp-1.5b) premise $R15/mbpp/greedy --accept-redecoded ;;
+    # these greedy runs were decoded at --batch 8, and the oracle re-decodes 8 problems at once
+    # (PREMISE-BATCH: 0.66 of the single-stream wall time): a batch rounds near ties differently, so
+    # it keeps the problems whose re-decoded A still fails (docs/premise.md)
+    premise-mbpp-0.5b) premise $R05/mbpp/greedy --accept-redecoded --batch 8 ;;
+    premise-he-1.5b)   premise $R15/humaneval/greedy --accept-redecoded --batch 8 ;;
+    premise-mbpp-1.5b) premise $R15/mbpp/greedy --accept-redecoded --batch 8 ;;
     overview)          overview ;;
     reports)           reports ;;
     *) echo "unknown step $s" >&2; return 2 ;;

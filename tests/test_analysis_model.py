@@ -1,5 +1,6 @@
 """The premise study on the real default model: the single-flip oracle on the first 2 failing
-problems of the committed 0.5B HumanEval greedy run (decoded at --batch 1, so A must reproduce).
+problems of the committed 0.5B HumanEval greedy run (decoded at --batch 1, so A must reproduce),
+on one stream and on a batched serve loop.
 Slow (about 2 × (1 + 20 flips) decodes); runs under the model lock the fixture takes."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 
 from uscd.analysis import study
 from uscd.analysis.oracle import OracleSettings, sandbox_judge
-from uscd.runs import read_jsonl
+from uscd.runs import RunFolder, read_jsonl
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -61,3 +62,31 @@ def test_the_oracle_on_two_committed_humaneval_failures(model_path, tmp_path):
         ours = {(f["step"], f["token"]) for f in line["flips"] if f["rank"] <= 3 and f["alt"] <= 1}
         assert branch_points(line["task_id"]) <= ours
     assert study.write_summary(run_dir) == summary
+
+
+def test_the_batched_oracle_on_the_real_model(model_path, tmp_path):
+    """`--batch 2`: both problems' oracles on one llama.cpp serve loop (A reads the lame prompt on
+    every step through the batch's lane, flips are continuation tickets); near ties may round
+    differently from one stream's, so a re-decoded A is accepted."""
+    from uscd.cli.analyze import open_run_decoder
+    from uscd.run.folder import task_of_run
+
+    run_dir = copy_of_run(tmp_path)
+    config = json.loads((run_dir / "config.json").read_text())
+    decoder, model = open_run_decoder(config, str(model_path), None)
+    settings = OracleSettings(max_new_tokens=config["generation"]["max_new_tokens"], accept_redecoded=True)
+    judge = sandbox_judge(config["sandbox_limits"]["timeout_s"], "auto")
+    task = task_of_run(config)
+    summary = study.run_study(run_dir, decoder, task, settings, judge, model=model, limit=2, batch=2)
+    lines = list(read_jsonl(run_dir / "premise" / "oracle.jsonl"))
+    assert sorted(x["task_id"] for x in lines) == sorted(
+        s["task_id"] for s in study.failing_samples(RunFolder(run_dir))[:2]
+    )
+    assert summary["counts"]["problems"] == 2
+    for line in lines:
+        assert line["status"] in ("analysed", "a-passes"), line["reason"]
+        assert len(line["steps"]["token"]) == len(line["steps"]["js"]) == line["a_tokens"]
+        if line["status"] == "analysed":
+            assert 0 < len(line["flips"]) <= settings.k * settings.m
+            assert all(f["finish_reason"] != "error" and f["tokens"] > 0 for f in line["flips"])
+    decoder.backend.close()

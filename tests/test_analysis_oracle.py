@@ -16,6 +16,7 @@ from uscd.analysis.oracle import OracleSettings, run_oracle, sandbox_judge
 from uscd.analysis.recorder import contrast_pick
 from uscd.analysis.stats import summarize
 from uscd.engine import Decoder
+from uscd.engine.backends import Capabilities
 from uscd.errors import UscdError
 from uscd.methods import StdView, Uscd, uncertainty
 from uscd.prompts.lame import derive
@@ -303,6 +304,76 @@ def test_a_run_without_results_is_refused(tmp_path, judge):
         run(path, judge)
     with pytest.raises(UscdError, match="does not exist"):
         study.write_summary(path)
+
+
+class BatchableScriptedBackend(ScriptedBackend):
+    """The scripted model on tests/test_batched.py's fake multi-sequence context."""
+
+    capabilities = Capabilities(multi_sequence=True, views=False)
+
+
+def by_problem(path: Path) -> dict[str, dict]:
+    return {x["task_id"]: x for x in read_jsonl(path / "premise" / "oracle.jsonl")}
+
+
+def test_a_batched_study_writes_the_lines_of_a_single_stream_one(tmp_path, judge):
+    """Several problems at once on one serve loop: the same lines (in completion order), the same
+    summary; the fake context is exact, so no near-tie differs here."""
+    single_stream = write_run(tmp_path / "single")
+    expected = run(single_stream, judge)
+    batched = write_run(tmp_path / "batched")
+    backend = BatchableScriptedBackend(SCRIPTS)
+    got = study.run_study(
+        batched, Decoder(backend), ScriptedTask(), OracleSettings(), judge, model={"name": "s"}, batch=3
+    )
+    assert by_problem(batched) == by_problem(single_stream)
+    assert got == expected
+    assert json.loads((batched / "premise" / "config.json").read_text())["decoding"] == {"batch": 3}
+    assert backend.contexts and all(ctx.closed for ctx in backend.contexts)  # the loop's context is freed
+
+
+def test_a_batched_study_resumes_and_refuses_another_batch_size(tmp_path, judge):
+    path = write_run(tmp_path / "greedy")
+    run(path, judge, limit=1)  # one stream, as every study made before `batch` existed
+    config = path / "premise" / "config.json"
+    record = json.loads(config.read_text())
+    del record["decoding"]  # a study written before the batch size was recorded resumes as batch 1
+    config.write_text(json.dumps(record))
+    run(path, judge, limit=2)
+    assert [x["task_id"] for x in read_jsonl(path / "premise" / "oracle.jsonl")] == ["T/0", "T/1"]
+    with pytest.raises(UscdError, match=r"other settings.*decoding"):
+        study.run_study(
+            path, Decoder(BatchableScriptedBackend(SCRIPTS)), ScriptedTask(), OracleSettings(), judge,
+            model={"name": "s"}, batch=2,
+        )  # fmt: skip
+
+
+def test_a_batch_needs_a_multi_sequence_backend(tmp_path, judge):
+    path = write_run(tmp_path / "greedy")
+    with pytest.raises(UscdError, match="cannot decode several sequences"):
+        run(path, judge, batch=2)
+
+
+def test_a_judge_that_dies_in_a_batch_stops_the_study_and_keeps_the_lines_written(tmp_path, judge):
+    path = write_run(tmp_path / "greedy")
+
+    def dies_on_t1(problem, solution):
+        if problem.task_id == "T/1":
+            raise KeyboardInterrupt
+        return judge(problem, solution)
+
+    with pytest.raises(KeyboardInterrupt):
+        study.run_study(
+            path, Decoder(BatchableScriptedBackend(SCRIPTS)), ScriptedTask(), OracleSettings(), dies_on_t1,
+            model={"name": "s"}, batch=3,
+        )  # fmt: skip
+    written = [x["task_id"] for x in read_jsonl(path / "premise" / "oracle.jsonl")]
+    assert "T/1" not in written
+    study.run_study(
+        path, Decoder(BatchableScriptedBackend(SCRIPTS)), ScriptedTask(), OracleSettings(), judge,
+        model={"name": "s"}, batch=3,
+    )  # fmt: skip
+    assert sorted(by_problem(path)) == ["T/0", "T/1", "T/3"]
 
 
 # -- the command line ------------------------------------------------------------------------------

@@ -8,8 +8,10 @@
    inside uscd.execution's sandbox). A that passes is recorded as "a-passes" and not analysed.
 3. At the `k` most uncertain steps of A that have another V_head token (`most_uncertain`, the
    branch method's choice), force each of at most `m` other V_head tokens, most probable first
-   (the first is the runner-up), continue greedily (`Decoder.branch`: the prefix's KV cache is
-   copied), and run the tests on the result. One record per flip.
+   (the first is the runner-up), continue greedily (a ProgramDecoder's `branch`: on one stream the
+   prefix's KV cache is copied; on a batched serve loop, uscd.analysis.study's `--batch`, the
+   prefix's cells are taken from A's sequence when it still holds them), and run the tests on the
+   result. One record per flip.
 
 Only the problem's prompt, its lame prompt and its tests are used; the committed sample supplies
 the completion A must reproduce.
@@ -26,6 +28,7 @@ from uscd.errors import UscdError
 from uscd.methods import MEASURES, PAPER_STD_NORM_THRESHOLD, Greedy, Sampler, Uscd
 from uscd.methods.rule import check, finite
 from uscd.search.branch import Point, most_uncertain
+from uscd.search.decoders import ProgramDecoder, program_decoder
 from uscd.tasks import Problem
 
 # (problem, solution) -> does it pass every test suite of the problem?
@@ -74,9 +77,10 @@ class OracleSettings:
 
 
 def run_oracle(
-    decoder: Decoder, problem: Problem, sample: dict, settings: OracleSettings, judge: Judge
+    decoder: Decoder | ProgramDecoder, problem: Problem, sample: dict, settings: OracleSettings, judge: Judge
 ) -> dict:
     """The oracle's line for one failing sample (see the module docstring for its statuses)."""
+    programs = program_decoder(decoder)
     if sample.get("finish_reason") == "error":
         return _skipped(sample, settings, f"the committed sample is an error: {sample.get('error', '')}")
     if problem.lame_prompt is None:
@@ -84,8 +88,9 @@ def run_oracle(
     recorder = StepRecorder(settings.measure, settings.alpha, settings.m, settings.rules())
     config = GenerationConfig(max_new_tokens=settings.max_new_tokens, stop=problem.stop, trace=False)
     lame = {"lame": problem.lame_prompt}
+    reading_lame = Request(problem.prompt, lame, GreedyReadingLame(), Sampler(), config)
     try:
-        a = decoder.generate(problem.prompt, lame, GreedyReadingLame(), Sampler(), config, hook=recorder)
+        a = programs.generate(reading_lame, hook=recorder)
     except UscdError as exc:  # e.g. a prompt longer than the context: this problem only
         return _skipped(sample, settings, f"the greedy program could not be decoded: {exc}")
     line = _line(problem, sample, a, recorder, settings)
@@ -99,13 +104,13 @@ def run_oracle(
     if line["a_passed"]:
         return {**line, "status": "a-passes", "reason": "the re-decoded program passes the tests"}
     request = Request(problem.prompt, None, Greedy(), Sampler(), config)
-    line["flips"] = flips(decoder, request, problem, a, recorder, settings, judge)
+    line["flips"] = flips(programs, request, problem, a, recorder, settings, judge)
     line["fixed"] = any(f["passed"] for f in line["flips"])
     return {**line, "status": "analysed"}
 
 
 def flips(
-    decoder: Decoder,
+    decoder: ProgramDecoder,
     request: Request,
     problem: Problem,
     a: Generation,
@@ -128,7 +133,7 @@ def flips(
 
 
 def flip(
-    decoder: Decoder,
+    decoder: ProgramDecoder,
     request: Request,
     problem: Problem,
     a: Generation,
@@ -138,7 +143,7 @@ def flip(
 ) -> dict:
     """Force `token` at `point.step` of A, continue greedily, run the tests."""
     record = {"step": point.step, "uncertainty": round(float(point.uncertainty), 6), "token": token}
-    record["text"] = decoder.backend.piece(token).decode("utf-8", errors="replace")
+    record["text"] = decoder.piece(token).decode("utf-8", errors="replace")
     try:
         gen = decoder.branch(request, a, point.step, token)
     except UscdError as exc:  # e.g. the context is full: this flip is lost, and says so

@@ -31,6 +31,7 @@ Definitions (docs/premise.md states the same):
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -277,7 +278,10 @@ def _step_js_means(done: list[dict]) -> dict:
 
 
 def summarize(lines: list[dict]) -> dict:
-    """The summary.json of a premise study: a pure function of its oracle.jsonl lines."""
+    """The summary.json of a premise study: a pure function of its oracle.jsonl lines, whatever
+    their order (a batched study writes them in completion order; the JS study's shuffles draw from
+    one generator, so the lines are put in task order first)."""
+    lines = sorted(lines, key=task_order)
     return {
         "settings": _settings(analysed(lines)),
         "counts": fixable_counts(lines),
@@ -289,6 +293,13 @@ def summarize(lines: list[dict]) -> dict:
 
 
 # -- small helpers ---------------------------------------------------------------------------------
+
+
+def task_order(line: dict) -> tuple:
+    """A line's place in task order: task ids compared number by number (HumanEval/9 before
+    HumanEval/10), then the sample index."""
+    parts = re.split(r"(\d+)", str(line["task_id"]))
+    return tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in parts), int(line.get("sample_idx", 0))
 
 
 def _settings(done: list[dict]) -> dict:

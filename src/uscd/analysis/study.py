@@ -6,22 +6,30 @@
 Resumable: one line per problem is appended (flushed and fsynced, a torn last line is cut on the
 next open, as in run folders), and a problem that has its line is never redone, so a killed study
 resumes at the next problem and ends with the same file a straight run writes. premise/config.json
-holds the oracle's settings and the model; a resume with other ones is refused.
+holds the oracle's settings, the model and the batch size; a resume with other ones is refused.
+
+`batch` > 1 runs the oracle of `batch` problems at once on one batched serve loop (as `--batch`
+runs the branch method): while one problem's programs run in the sandbox, the others' decode. Lines
+then come in completion order, and the batch's kernels round differently from one stream's, so a
+committed program may re-decode differently (the oracle's "not-reproduced", or `accept_redecoded`)
+and near-tie tokens of a flip's continuation may differ from run to run; `batch` 1 is bit-for-bit
+reproducible.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from uscd.analysis.oracle import Judge, OracleSettings, run_oracle
 from uscd.analysis.stats import summarize
-from uscd.engine import Decoder
+from uscd.engine import BatchedDecoder, Decoder
 from uscd.errors import UscdError
 from uscd.run.records import key
 from uscd.runs import JsonlAppender, RunFolder, read_jsonl, write_json_atomic
-from uscd.tasks import Task
+from uscd.tasks import Problem, Task
 
 PREMISE = "premise"
 ORACLE = "oracle.jsonl"
@@ -52,9 +60,10 @@ def failing_samples(folder: RunFolder) -> list[dict]:
     return [s for s in folder.samples() if key(s) in failing]
 
 
-def study_record(run_config: dict, settings: OracleSettings, model: dict) -> dict:
+def study_record(run_config: dict, settings: OracleSettings, model: dict, batch: int = 1) -> dict:
     """What premise/config.json holds: the run studied, the model that re-decodes, the settings."""
     return {
+        "decoding": {"batch": batch},
         "run": {
             "config_hash": run_config.get("config_hash"),
             "task": (run_config.get("task") or {}).get("name"),
@@ -69,7 +78,7 @@ def open_study(run_dir: Path, record: dict) -> Path:
     out = premise_dir(run_dir)
     path = out / CONFIG
     if path.is_file():
-        old = _read_json(path)
+        old = {"decoding": {"batch": 1}, **_read_json(path)}  # studies before `batch`: one stream
         if old != record:
             changed = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
             raise UscdError(
@@ -97,30 +106,61 @@ def run_study(
     *,
     model: dict,
     limit: int | None = None,
+    batch: int = 1,
     on_line: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Run the oracle on every failing problem of the run that has no line yet; write the summary."""
+    """Run the oracle on every failing problem of the run that has no line yet (`batch` problems at
+    once); write the summary."""
+    if batch < 1:
+        raise UscdError(f"the batch size must be at least 1, got {batch}")
     folder = RunFolder(run_dir)
     config = folder.read_config()
     check_greedy_run(config, folder.path)
     failing = failing_samples(folder)[:limit]
-    out = open_study(run_dir, study_record(config, settings, model))
+    out = open_study(run_dir, study_record(config, settings, model, batch))
     done = {key(line) for line in read_jsonl(out / ORACLE)}
     problems = {p.task_id: p for p in task.problems()}
+    todo = [s for s in failing if key(s) not in done]
+    for sample in todo:
+        if sample["task_id"] not in problems:
+            raise UscdError(f"{sample['task_id']} is not a problem of the run's task")
+    work = [(problems[s["task_id"]], s) for s in todo]
     appender = JsonlAppender(out / ORACLE)
     try:
-        for sample in failing:
-            if key(sample) in done:
-                continue
-            if sample["task_id"] not in problems:
-                raise UscdError(f"{sample['task_id']} is not a problem of the run's task")
-            line = run_oracle(decoder, problems[sample["task_id"]], sample, settings, judge)
+        for line in oracle_lines(decoder, work, settings, judge, batch):
             appender.append(line)
             if on_line is not None:
                 on_line(line)
     finally:
         appender.close()
     return write_summary(run_dir)
+
+
+def oracle_lines(
+    decoder: Decoder, work: list[tuple[Problem, dict]], settings: OracleSettings, judge: Judge, batch: int
+) -> Iterator[dict]:
+    """The oracle's line of each (problem, sample): in order on one stream, in completion order on
+    a batched serve loop of `batch` sequences."""
+    if batch == 1 or len(work) <= 1:
+        for problem, sample in work:
+            yield run_oracle(decoder, problem, sample, settings, judge)
+        return
+    from uscd.search.batched import on_serve_loop
+
+    batched = BatchedDecoder(decoder.backend, batch)
+    jobs = [partial(_oracle, problem=p, sample=s, settings=settings, judge=judge) for p, s in work]
+    cells = batch * 2 * decoder.backend.n_ctx  # A reads the lame prompt: two sequences per slot
+    try:
+        for _, line in on_serve_loop(batched, jobs, cells):
+            if isinstance(line, UscdError):  # the oracle keeps a problem's own errors in its line
+                raise line
+            yield line
+    finally:
+        batched.close()
+
+
+def _oracle(programs, problem: Problem, sample: dict, settings: OracleSettings, judge: Judge) -> dict:
+    return run_oracle(programs, problem, sample, settings, judge)
 
 
 def write_summary(run_dir: Path) -> dict:

@@ -4,7 +4,8 @@
 For every failing problem of the run: re-decode the greedy program, force other V_head tokens at
 its K most uncertain steps, continue greedily, run the full tests (the single-flip oracle). Lines
 go to RUN_DIR/premise/oracle.jsonl (resumable), the statistics to RUN_DIR/premise/summary.json.
-`--summary-only` recomputes the summary from the lines and loads no model.
+`--summary-only` recomputes the summary from the lines and loads no model; `--batch N` studies N
+problems at once (their programs decoded in one batch while others run in the sandbox).
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     premise.add_argument(
         "--summary-only", action="store_true", help="recompute summary.json from oracle.jsonl; no model"
+    )
+    premise.add_argument(
+        "--batch",
+        type=positive_int,
+        default=1,
+        help="problems studied at once on one batched decode loop (default 1: one stream, bit-for-bit"
+        " reproducible; a batch re-decodes near-tie tokens differently, so pair it with --accept-redecoded)",
     )
     g = premise.add_argument_group("model (default: the run's own)")
     g.add_argument("--model", default=None, help="registry name or .gguf path (default: the run's model)")
@@ -121,7 +129,15 @@ def _run(args: argparse.Namespace, run_dir: Path) -> dict:
     judge = sandbox_judge(timeout, args.sandbox)
     decoder, model = open_run_decoder(config, args.model, args.threads)
     return study.run_study(
-        run_dir, decoder, task, settings, judge, model=model, limit=args.limit, on_line=_print_line
+        run_dir,
+        decoder,
+        task,
+        settings,
+        judge,
+        model=model,
+        limit=args.limit,
+        batch=args.batch,
+        on_line=_print_line,
     )
 
 

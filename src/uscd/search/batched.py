@@ -1,6 +1,7 @@
 """Program searches (the `branch` method, its `filter` baseline) for many requests at once: one
 batched serve loop decodes every program, and each request's search runs in a worker thread of
 its own that decodes through the loop's feed (a ``FeedDecoder``), as ``uscd serve`` runs them.
+``on_serve_loop`` runs any such job (the premise study's oracle too).
 
 While one search runs its checks in the sandbox, the others keep the batch's slots busy; a branch
 takes its shared prefix's cells from the sequence that still holds its base program, when it does.
@@ -12,8 +13,10 @@ single-stream path (`--batch 1`) stays bit-for-bit reproducible.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from functools import partial
+from typing import TypeVar
 
 from uscd.engine.batched import BatchedDecoder
 from uscd.engine.feed import RequestFeed
@@ -21,6 +24,8 @@ from uscd.engine.generation import Generation
 from uscd.engine.request import Request
 from uscd.errors import UscdError
 from uscd.search.decoders import FeedDecoder
+
+T = TypeVar("T")
 
 
 def search_many(
@@ -30,31 +35,49 @@ def search_many(
     at a time; yield (request index, Generation or UscdError) as each search ends."""
     if not requests:
         return
-    feed = RequestFeed(max_waiting=decoder.batch_size + 1)  # each search has one program in flight
-    loop = threading.Thread(target=decoder.serve, args=(feed,), kwargs={"cells": _cells(decoder, requests)})
+    jobs = [partial(_search, request=r, level=level) for r in requests]
+    yield from on_serve_loop(decoder, jobs, _cells(decoder, requests))
+
+
+def on_serve_loop(
+    decoder: BatchedDecoder, jobs: list[Callable[[FeedDecoder], T]], cells: int
+) -> Iterator[tuple[int, T | UscdError]]:
+    """Run each job — a function of a ProgramDecoder that decodes through it, and may run programs
+    in the sandbox between its decodes — in a worker thread of its own, `decoder.batch_size` jobs
+    at a time, every program decoded by one batched serve loop (`cells` KV cells); yield (job
+    index, its result or UscdError) as each job ends. An error other than UscdError stops the
+    loop and is raised here (the jobs not started never start)."""
+    if not jobs:
+        return
+    feed = RequestFeed(max_waiting=decoder.batch_size + 1)  # each job has one program in flight
+    loop = threading.Thread(target=decoder.serve, args=(feed,), kwargs={"cells": cells})
     loop.start()
-    pool = ThreadPoolExecutor(decoder.batch_size, thread_name_prefix="uscd-search")
+    pool = ThreadPoolExecutor(decoder.batch_size, thread_name_prefix="uscd-loop-job")
     try:
-        futures = {pool.submit(_search, feed, decoder, r, level): i for i, r in enumerate(requests)}
+        futures = {pool.submit(_job, job, feed, decoder): i for i, job in enumerate(jobs)}
         for future in as_completed(futures):
             yield futures[future], _outcome(future)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # searches not started never start
-        feed.close()  # the loop fails what is in flight: the running searches stop (Stopped)
+        pool.shutdown(wait=False, cancel_futures=True)  # jobs not started never start
+        feed.close()  # the loop fails what is in flight: the running jobs stop (Stopped)
         loop.join()
         pool.shutdown(wait=True)
 
 
-def _search(feed: RequestFeed, decoder: BatchedDecoder, request: Request, level: str) -> Generation:
+def _job(job: Callable[[FeedDecoder], T], feed: RequestFeed, decoder: BatchedDecoder) -> T:
+    return job(FeedDecoder(feed, decoder.backend.piece))
+
+
+def _search(programs: FeedDecoder, request: Request, level: str) -> Generation:
     from uscd.search import run_search
 
-    return run_search(FeedDecoder(feed, decoder.backend.piece), request, level)
+    return run_search(programs, request, level)
 
 
-def _outcome(future: Future) -> Generation | UscdError:
+def _outcome(future: Future[T]) -> T | UscdError:
     try:
         return future.result()
-    except UscdError as exc:  # this request fails on its own (e.g. its prompt fills the context)
+    except UscdError as exc:  # this job fails on its own (e.g. its prompt fills the context)
         return exc
 
 
