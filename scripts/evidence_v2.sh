@@ -8,6 +8,7 @@
 #          scripts/evidence_v2.sh overview     (no model: the whole-table report, docs/results/overview)
 #          scripts/evidence_v2.sh reports      (no model: every committed report under docs/results)
 #          scripts/evidence_v2.sh status       (each step: done, or not run with its command)
+#          scripts/evidence_v2.sh heldout-mle  (no model: held-out tests of MultiPL-E's other methods)
 # Step names say what they run: <part>.<benchmark>-<method>[-<model>]. Within a benchmark every
 # method uses the batch size of the greedy run it is paired with (MultiPL-E: its greedy run's, 8 but
 # cpp and java 1; MBPP and chat: 8; the 0.5B's HumanEval: 1), so paired comparisons are like for like.
@@ -57,7 +58,7 @@ status() {
 }
 premise() { flock "$LOCK" $USCD analyze premise "$@" --k 5 --m 4; }
 # the held-out tests of run folders (no model): scripts/heldout_eval.py, docs/branch.md
-heldout() { python scripts/heldout_eval.py score "$@"; }
+heldout() { ${HELDOUT:-python scripts/heldout_eval.py} score "$@"; }
 
 # step name <TAB> estimated minutes <TAB> what it runs (the case below)
 list() {
@@ -141,8 +142,25 @@ step() {
     premise-mbpp-1.5b) premise $R15/mbpp/greedy --accept-redecoded --batch 8 ;;
     overview)          overview ;;
     reports)           reports ;;
+    heldout-mle)       heldout_mle ;;
     *) echo "unknown step $s" >&2; return 2 ;;
   esac
+}
+
+# no model: held-out tests for every other method of a MultiPL-E language where greedy has them (the
+# branch step scores greedy, branch and its program A), so every row of the language gets the column
+heldout_mle() {
+  local lang d m todo
+  for d in "$R05"/multipl-e-*; do
+    [[ -f $d/greedy/heldout_summary.json ]] || continue
+    lang=${d##*/multipl-e-} todo=()
+    for m in "$d"/*/; do
+      m=${m%/}
+      [[ -f $m/results.jsonl && ! -f $m/heldout_summary.json ]] && todo+=("$m")
+    done
+    (( ${#todo[@]} )) && { heldout "multipl-e-$lang" "${todo[@]}" || return; }
+  done
+  return 0
 }
 
 # every committed report, from the committed runs (tests/test_report_committed.py checks the same lists)

@@ -16,10 +16,14 @@ def run(tmp_path: Path, *args: str) -> list[str]:
     fake = tmp_path / "uscd"
     fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/calls\n')
     fake.chmod(0o755)
+    heldout = tmp_path / "heldout_eval"
+    heldout.write_text(f'#!/bin/sh\necho "heldout $@" >> {tmp_path}/calls\n')
+    heldout.chmod(0o755)
     env = os.environ | {
         "USCD_RESULTS": str(tmp_path / "results"),
         "USCD_LOCK": str(tmp_path / "lock"),
         "USCD": str(fake),
+        "HELDOUT": str(heldout),
     }
     out = subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, check=True)
     return out.stdout.splitlines()
@@ -54,3 +58,24 @@ def test_a_multipl_e_step_takes_its_greedy_runs_batch_size(tmp_path):
     cpp, go = (tmp_path / "calls").read_text().splitlines()
     assert cpp.startswith("eval multipl-e-cpp --methods uscd-cal=uscd") and "--batch 1 " in cpp
     assert go.startswith("eval multipl-e-go") and "--batch 8 " in go  # no greedy run there: the default
+
+
+def test_heldout_mle_scores_the_other_methods_where_greedy_has_held_out_tests(tmp_path):
+    r05 = tmp_path / "results/qwen2.5-coder-0.5b"
+    for folder, files in {
+        "multipl-e-js/greedy": ("results.jsonl", "heldout_summary.json"),
+        "multipl-e-js/branch": ("results.jsonl", "heldout_summary.json"),  # scored already
+        "multipl-e-js/uscd-cal": ("results.jsonl",),
+        "multipl-e-js/adadec": ("results.jsonl",),
+        "multipl-e-js/cd": ("config.json",),  # generated, not scored: nothing to score
+        "multipl-e-lua/greedy": ("results.jsonl",),  # no held-out column for lua
+        "multipl-e-lua/uscd-cal": ("results.jsonl",),
+    }.items():
+        (r05 / folder).mkdir(parents=True)
+        for name in files:
+            (r05 / folder / name).write_text("{}")
+    run(tmp_path, "heldout-mle")
+    js = r05 / "multipl-e-js"
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        f"heldout score multipl-e-js {js}/adadec {js}/uscd-cal"
+    ]
