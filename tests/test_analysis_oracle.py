@@ -226,6 +226,17 @@ def run(path: Path, judge, **kw) -> dict:
     )
 
 
+def dies_in(task_id: str, judge):
+    """`judge`, except that judging `task_id`'s programs kills the study (as Ctrl-C would)."""
+
+    def judging(problem, solution):
+        if problem.task_id == task_id:
+            raise KeyboardInterrupt
+        return judge(problem, solution)
+
+    return judging
+
+
 def oracle_bytes(path: Path) -> bytes:
     return (path / "premise" / "oracle.jsonl").read_bytes()
 
@@ -256,14 +267,8 @@ def test_a_killed_study_resumes_to_the_same_file(tmp_path, judge):
     straight = write_run(tmp_path / "straight")
     run(straight, judge)
     killed = write_run(tmp_path / "killed")
-
-    def dies_in_the_second_problem(problem, solution):
-        if problem.task_id == "T/1":
-            raise KeyboardInterrupt
-        return judge(problem, solution)
-
     with pytest.raises(KeyboardInterrupt):
-        run(killed, dies_in_the_second_problem)
+        run(killed, dies_in("T/1", judge))  # the second problem
     assert [x["task_id"] for x in read_jsonl(killed / "premise" / "oracle.jsonl")] == ["T/0"]
     with open(killed / "premise" / "oracle.jsonl", "a") as fh:  # and a line torn by kill -9
         fh.write('{"task_id": "T/1", "sta')
@@ -316,6 +321,11 @@ def by_problem(path: Path) -> dict[str, dict]:
     return {x["task_id"]: x for x in read_jsonl(path / "premise" / "oracle.jsonl")}
 
 
+def run_batched(path: Path, judge, batch: int = 3) -> dict:
+    dec, settings = Decoder(BatchableScriptedBackend(SCRIPTS)), OracleSettings()
+    return study.run_study(path, dec, ScriptedTask(), settings, judge, model={"name": "s"}, batch=batch)
+
+
 def test_a_batched_study_writes_the_lines_of_a_single_stream_one(tmp_path, judge):
     """Several problems at once on one serve loop: the same lines (in completion order), the same
     summary; the fake context is exact, so no near-tie differs here."""
@@ -325,7 +335,7 @@ def test_a_batched_study_writes_the_lines_of_a_single_stream_one(tmp_path, judge
     backend = BatchableScriptedBackend(SCRIPTS)
     got = study.run_study(
         batched, Decoder(backend), ScriptedTask(), OracleSettings(), judge, model={"name": "s"}, batch=3
-    )
+    )  # (its own backend: the test looks at the contexts it made)
     assert by_problem(batched) == by_problem(single_stream)
     assert got == expected
     assert json.loads((batched / "premise" / "config.json").read_text())["decoding"] == {"batch": 3}
@@ -342,10 +352,7 @@ def test_a_batched_study_resumes_and_refuses_another_batch_size(tmp_path, judge)
     run(path, judge, limit=2)
     assert [x["task_id"] for x in read_jsonl(path / "premise" / "oracle.jsonl")] == ["T/0", "T/1"]
     with pytest.raises(UscdError, match=r"other settings.*decoding"):
-        study.run_study(
-            path, Decoder(BatchableScriptedBackend(SCRIPTS)), ScriptedTask(), OracleSettings(), judge,
-            model={"name": "s"}, batch=2,
-        )  # fmt: skip
+        run_batched(path, judge, batch=2)
 
 
 def test_a_batch_needs_a_multi_sequence_backend(tmp_path, judge):
@@ -356,23 +363,11 @@ def test_a_batch_needs_a_multi_sequence_backend(tmp_path, judge):
 
 def test_a_judge_that_dies_in_a_batch_stops_the_study_and_keeps_the_lines_written(tmp_path, judge):
     path = write_run(tmp_path / "greedy")
-
-    def dies_on_t1(problem, solution):
-        if problem.task_id == "T/1":
-            raise KeyboardInterrupt
-        return judge(problem, solution)
-
     with pytest.raises(KeyboardInterrupt):
-        study.run_study(
-            path, Decoder(BatchableScriptedBackend(SCRIPTS)), ScriptedTask(), OracleSettings(), dies_on_t1,
-            model={"name": "s"}, batch=3,
-        )  # fmt: skip
+        run_batched(path, dies_in("T/1", judge))
     written = [x["task_id"] for x in read_jsonl(path / "premise" / "oracle.jsonl")]
     assert "T/1" not in written
-    study.run_study(
-        path, Decoder(BatchableScriptedBackend(SCRIPTS)), ScriptedTask(), OracleSettings(), judge,
-        model={"name": "s"}, batch=3,
-    )  # fmt: skip
+    run_batched(path, judge)
     assert sorted(by_problem(path)) == ["T/0", "T/1", "T/3"]
 
 
