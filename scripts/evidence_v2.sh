@@ -34,6 +34,8 @@ done_file() {
   local s=$1
   if [[ $s =~ ^mle-([a-z]+)-(.+)$ ]]; then echo "$R05/multipl-e-${BASH_REMATCH[1]}/${BASH_REMATCH[2]}/summary.json"; return; fi
   case "$s" in
+    he-chat-*-1.5b)   local m=${s#he-chat-}; echo "$R15/humaneval-chat/${m%-1.5b}/summary.json" ;;
+    mbppplus-chat-*-1.5b) local m=${s#mbppplus-chat-}; echo "$R15/mbppplus-snapshot-chat/${m%-1.5b}/summary.json" ;;
     he-chat-*)        echo "$R05/humaneval-chat/${s#he-chat-}/summary.json" ;;
     mbppplus-chat-*)  echo "$R05/mbppplus-snapshot-chat/${s#mbppplus-chat-}/summary.json" ;;
     calibrate-1.5b)   echo "$CAL15" ;;
@@ -71,6 +73,9 @@ list() {
     he-uscd-cal-1.5b 60 mbpp-uscd-cal-1.5b 60 he-adadec-1.5b 120 mbpp-adadec-1.5b 120 \
     he-spa-1.5b 60 mbpp-spa-1.5b 60 he-branch-1.5b 15 he-filter-1.5b 15 mbpp-branch-1.5b 45 mbpp-filter-1.5b 40
   printf '4.\t%s\t%s\n' premise-he-0.5b 70 premise-mbpp-0.5b 145 premise-he-1.5b 60 premise-mbpp-1.5b 240
+  printf '5.\t%s\t%s\n' he-chat-branch-1.5b 30 he-chat-filter-1.5b 30 he-chat-spa-1.5b 50 \
+    he-chat-uscd-cal-1.5b 40 he-chat-adadec-1.5b 90 mbppplus-chat-branch-1.5b 80 mbppplus-chat-filter-1.5b 90 \
+    mbppplus-chat-spa-1.5b 60 mbppplus-chat-uscd-cal-1.5b 50 mbppplus-chat-adadec-1.5b 120
   for l in "${LANGS[@]}"; do
     printf '5.\tmle-%s-%s\t8\n' "$l" cd "$l" cfg "$l" uscd-paper "$l" uscd-official "$l" filter
   done
@@ -102,21 +107,16 @@ step() {
     esac
     return
   fi
+  # chat mode: the 0.5B's steps, and the 1.5B's (suffix -1.5b: its folders and its own calibrations)
+  if [[ $s =~ ^(he|mbppplus)-chat-(.+)-1\.5b$ ]]; then
+    chat_step "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "$R15" "$CAL15" "$ADADEC15" --model 1.5b
+    return
+  fi
+  if [[ $s =~ ^(he|mbppplus)-chat-(.+)$ ]]; then
+    chat_step "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "$R05" "$CAL05" "$ADADEC05"
+    return
+  fi
   case "$s" in
-    he-chat-branch)    chunked eval humaneval --prompt-style chat --methods branch --out $R05/humaneval-chat --batch 8 --quiet ;;
-    he-chat-filter)    chunked eval humaneval --prompt-style chat --methods "filter=filter:n=$(n_for $R05/humaneval-chat/branch)" \
-                         --out $R05/humaneval-chat --batch 8 --quiet ;;
-    mbppplus-chat-branch) chunked eval mbppplus --prompt-style chat --methods branch --out $R05/mbppplus-snapshot-chat --batch 8 --quiet &&
-                         $USCD analyze program-a $R05/mbppplus-snapshot-chat/branch ;;
-    mbppplus-chat-filter) chunked eval mbppplus --prompt-style chat \
-                         --methods "filter=filter:n=$(n_for $R05/mbppplus-snapshot-chat/branch)" \
-                         --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
-    he-chat-uscd-cal)  chunked eval humaneval --prompt-style chat --methods uscd-cal=uscd --calibration "$CAL05" --out $R05/humaneval-chat --batch 8 --quiet ;;
-    he-chat-adadec)    chunked eval humaneval --prompt-style chat --methods adadec --calibration "$ADADEC05" --out $R05/humaneval-chat --batch 8 --quiet ;;
-    he-chat-spa)       chunked eval humaneval --prompt-style chat --methods spa --out $R05/humaneval-chat --batch 8 --quiet ;;
-    mbppplus-chat-uscd-cal) chunked eval mbppplus --prompt-style chat --methods uscd-cal=uscd --calibration "$CAL05" --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
-    mbppplus-chat-adadec)   chunked eval mbppplus --prompt-style chat --methods adadec --calibration "$ADADEC05" --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
-    mbppplus-chat-spa)      chunked eval mbppplus --prompt-style chat --methods spa --out $R05/mbppplus-snapshot-chat --batch 8 --quiet ;;
     calibrate-1.5b)    chunked calibrate --data "$MBPP" --rhos 0.3,0.7 --out "$(dirname "$CAL15")" --batch 8 --model 1.5b --quiet ;;
     calibrate-adadec-1.5b) chunked calibrate --rule adadec --data "$MBPP" --out "$(dirname "$ADADEC15")" --model 1.5b ;;
     mbpp-greedy-1.5b)  chunked eval mbpp --data "$MBPP" --methods greedy --out $R15/mbpp --batch 8 --model 1.5b --quiet ;;
@@ -161,6 +161,33 @@ heldout_mle() {
     (( ${#todo[@]} )) && { heldout "multipl-e-$lang" "${todo[@]}" || return; }
   done
   return 0
+}
+
+# one chat-mode step: BENCH (he, mbppplus) METHOD R CALIBRATION ADADEC_CALIBRATION [MODEL ARGS...],
+# at --batch 8 as the chat greedy runs; branch also scores its program A (docs/branch.md)
+chat_step() {
+  local bench=$1 method=$2 r=$3 cal=$4 adadec=$5 task out
+  shift 5
+  case $bench in
+    he)       task=humaneval out=$r/humaneval-chat ;;
+    mbppplus) task=mbppplus out=$r/mbppplus-snapshot-chat ;;
+  esac
+  local run=(eval "$task" --prompt-style chat --out "$out" --batch 8 --quiet "$@")
+  case $method in
+    branch)   chunked "${run[@]}" --methods branch && $USCD analyze program-a "$out/branch" ;;
+    filter)   chunked "${run[@]}" --methods "filter=filter:n=$(n_for "$out/branch")" ;;
+    spa)      chunked "${run[@]}" --methods spa ;;
+    uscd-cal) needs "$cal" && chunked "${run[@]}" --methods uscd-cal=uscd --calibration "$cal" ;;
+    adadec)   needs "$adadec" && chunked "${run[@]}" --methods adadec --calibration "$adadec" ;;
+    *) echo "unknown chat method $method" >&2; return 2 ;;
+  esac
+}
+
+# a calibration a step needs (the 1.5B's come from steps calibrate-1.5b and calibrate-adadec-1.5b)
+needs() {
+  [[ -f $1 ]] && return 0
+  echo "missing $1: run its calibration step first (scripts/evidence_v2.sh list)" >&2
+  return 2
 }
 
 # every committed report, from the committed runs (tests/test_report_committed.py checks the same lists)

@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts/evidence_v2.sh"
 
@@ -45,9 +47,37 @@ def test_status_marks_finished_steps_and_gives_the_others_command(tmp_path):
 
 def test_a_step_runs_the_command_it_names(tmp_path):
     run(tmp_path, "he-chat-branch")
+    call, program_a = (tmp_path / "calls").read_text().splitlines()
+    out = tmp_path / "results/qwen2.5-coder-0.5b/humaneval-chat"
+    assert call == f"eval humaneval --prompt-style chat --out {out} --batch 8 --quiet --methods branch"
+    assert program_a == f"analyze program-a {out}/branch"
+
+
+def test_the_1_5b_chat_steps_use_its_folders_model_and_calibrations(tmp_path):
+    r15 = tmp_path / "results/qwen2.5-coder-1.5b"
+    run(tmp_path, "mbppplus-chat-spa-1.5b")
     (call,) = (tmp_path / "calls").read_text().splitlines()
-    assert call.startswith("eval humaneval --prompt-style chat --methods branch --out ")
-    assert call.endswith("humaneval-chat --batch 8 --quiet")
+    assert call == (
+        f"eval mbppplus --prompt-style chat --out {r15}/mbppplus-snapshot-chat --batch 8 --quiet"
+        " --model 1.5b --methods spa"
+    )
+    with pytest.raises(subprocess.CalledProcessError) as failed:  # its calibration is not there
+        run(tmp_path, "he-chat-uscd-cal-1.5b")
+    assert "missing" in failed.value.stderr and "calibration-mbpp-validation" in failed.value.stderr
+    cal = r15 / "calibration-mbpp-validation/calibration.json"
+    cal.parent.mkdir(parents=True)
+    cal.write_text("{}")
+    run(tmp_path, "he-chat-uscd-cal-1.5b")
+    assert (tmp_path / "calls").read_text().splitlines()[-1] == (
+        f"eval humaneval --prompt-style chat --out {r15}/humaneval-chat --batch 8 --quiet --model 1.5b"
+        f" --methods uscd-cal=uscd --calibration {cal}"
+    )
+    done = r15 / "humaneval-chat/uscd-cal/summary.json"
+    done.parent.mkdir(parents=True)
+    done.write_text("{}")
+    status = {line.split("\t")[1]: line.split("\t")[2:] for line in run(tmp_path, "status")}
+    assert status["he-chat-uscd-cal-1.5b"] == ["done", str(done)]
+    assert status["he-chat-uscd-cal"][0].startswith("not run")  # the 0.5B's is another step
 
 
 def test_a_multipl_e_step_takes_its_greedy_runs_batch_size(tmp_path):
