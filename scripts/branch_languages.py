@@ -43,8 +43,8 @@ def tokens(folder: Path, searched: bool) -> int:
     return gen["search"]["tokens_decoded"] if searched else gen["new_tokens"]
 
 
-def language_row(lang_dir: Path) -> tuple[str, dict[str, dict[str, bool]]]:
-    """The language's row, and its full-test outcomes per run (for the pooled row)."""
+def language_row(lang_dir: Path) -> tuple[str, dict[str, dict[str, dict[str, bool]]]]:
+    """The language's row, and its outcomes per kind of tests and run (for the pooled row)."""
     full = {m: outcomes(lang_dir / p, "results.jsonl") for m, p in RUNS.items()}
     held = {m: outcomes(lang_dir / p, "heldout_results.jsonl") for m, p in RUNS.items()}
     vs_filter = "–"
@@ -57,15 +57,17 @@ def language_row(lang_dir: Path) -> tuple[str, dict[str, dict[str, bool]]]:
         f"{flips(full['greedy'], full['branch'])} · {flips(held['greedy'], held['branch'], False)} | "
         f"{flips(full['a'], full['branch'], False)} | {vs_filter} | {ratio:.2f}× |"
     )
-    return row, full
+    return row, {"full": full, "held": held}
 
 
-def pooled_row(merged: dict[str, dict[str, bool]]) -> str:
+def pooled_row(merged: dict[str, dict[str, dict[str, bool]]]) -> str:
     """All languages as one sample of problems (task ids prefixed by their language)."""
+    full, held = merged["full"], merged["held"]
     return (
-        f"| **all ({len(merged['branch'])} problems)** | {pct(merged['greedy'])} | {pct(merged['a'])} | "
-        f"**{pct(merged['branch'])}** | | {flips(merged['greedy'], merged['branch'])} | "
-        f"{flips(merged['a'], merged['branch'], False)} | | |"
+        f"| **all ({len(full['branch'])} problems)** | {pct(full['greedy'])} | {pct(full['a'])} | "
+        f"**{pct(full['branch'])}** | {pct(held['greedy'])} → {pct(held['branch'])} | "
+        f"{flips(full['greedy'], full['branch'])} · {flips(held['greedy'], held['branch'], False)} | "
+        f"{flips(full['a'], full['branch'], False)} | | |"
     )
 
 
@@ -81,12 +83,13 @@ def main() -> None:
     if not ready:
         raise SystemExit(f"no scored MultiPL-E branch run under {args.results}")
     print(HEADER)
-    merged: dict[str, dict[str, bool]] = {m: {} for m in RUNS}
+    merged: dict[str, dict[str, dict[str, bool]]] = {k: {m: {} for m in RUNS} for k in ("full", "held")}
     for d in ready:
-        row, full = language_row(d)
+        row, outcomes_by = language_row(d)
         print(row)
-        for method, passed in full.items():
-            merged[method].update({f"{d.name}:{t}": v for t, v in passed.items()})
+        for tests, runs in outcomes_by.items():
+            for method, passed in runs.items():
+                merged[tests][method].update({f"{d.name}:{t}": v for t, v in passed.items()})
     print(pooled_row(merged))
 
 
