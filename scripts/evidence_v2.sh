@@ -100,7 +100,8 @@ step() {
       # program A scored on its own, the pairing that batch composition cannot blur
       branch)   chunked eval "multipl-e-$lang" --methods branch --out "$R05/multipl-e-$lang" --batch "$b" --quiet &&
                 $USCD analyze program-a "$R05/multipl-e-$lang/branch" &&
-                heldout "multipl-e-$lang" "$R05/multipl-e-$lang"/{greedy,branch,branch/program-a} ;;
+                heldout "multipl-e-$lang" "$R05/multipl-e-$lang"/{greedy,branch,branch/program-a} &&
+                heldout_mle "$R05/multipl-e-$lang" ;;
       filter)   chunked eval "multipl-e-$lang" --methods "filter=filter:n=$(n_for "$R05/multipl-e-$lang/branch")" \
                   --out "$R05/multipl-e-$lang" --batch "$b" --quiet && heldout "multipl-e-$lang" "$R05/multipl-e-$lang/filter" ;;
       *) echo "unknown step $s" >&2; return 2 ;;
@@ -147,11 +148,13 @@ step() {
   esac
 }
 
-# no model: held-out tests for every other method of a MultiPL-E language where greedy has them (the
-# branch step scores greedy, branch and its program A), so every row of the language gets the column
+# no model: held-out tests for every other method of a MultiPL-E language (its folder; default all)
+# where greedy has them (the branch step scores greedy, branch and its program A, then calls this
+# for its language), so every row of the language gets the column
 heldout_mle() {
   local lang d m todo
-  for d in "$R05"/multipl-e-*; do
+  (( $# )) || set -- "$R05"/multipl-e-*  # default: every language
+  for d in "$@"; do
     [[ -f $d/greedy/heldout_summary.json ]] || continue
     lang=${d##*/multipl-e-} todo=()
     for m in "$d"/*/; do

@@ -109,3 +109,17 @@ def test_heldout_mle_scores_the_other_methods_where_greedy_has_held_out_tests(tm
     assert (tmp_path / "calls").read_text().splitlines() == [
         f"heldout score multipl-e-js {js}/adadec {js}/uscd-cal"
     ]
+
+
+def test_a_multipl_e_branch_step_scores_the_languages_other_methods_on_held_out_tests(tmp_path):
+    lang = tmp_path / "results/qwen2.5-coder-0.5b/multipl-e-lua"
+    for folder in ("greedy", "uscd-cal"):
+        (lang / folder).mkdir(parents=True)
+        (lang / folder / "results.jsonl").write_text("{}")
+    (lang / "greedy" / "heldout_summary.json").write_text("{}")  # as the step's own scoring leaves it
+    run(tmp_path, "mle-lua-branch")
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].startswith("eval multipl-e-lua --methods branch")
+    assert calls[1] == f"analyze program-a {lang}/branch"
+    assert calls[2] == f"heldout score multipl-e-lua {lang}/greedy {lang}/branch {lang}/branch/program-a"
+    assert calls[3:] == [f"heldout score multipl-e-lua {lang}/uscd-cal"]
