@@ -167,7 +167,8 @@ heldout_mle() {
 }
 
 # one chat-mode step: BENCH (he, mbppplus) METHOD R CALIBRATION ADADEC_CALIBRATION [MODEL ARGS...],
-# at --batch 8 as the chat greedy runs; branch also scores its program A (docs/branch.md)
+# at --batch 8 as the chat greedy runs; branch also scores its program A (docs/branch.md); a
+# HumanEval step then scores the replies on HumanEval+ and on the held-out tests
 chat_step() {
   local bench=$1 method=$2 r=$3 cal=$4 adadec=$5 task out
   shift 5
@@ -183,7 +184,11 @@ chat_step() {
     uscd-cal) needs "$cal" && chunked "${run[@]}" --methods uscd-cal=uscd --calibration "$cal" ;;
     adadec)   needs "$adadec" && chunked "${run[@]}" --methods adadec --calibration "$adadec" ;;
     *) echo "unknown chat method $method" >&2; return 2 ;;
-  esac
+  esac || return
+  # HumanEval's replies on HumanEval+'s base and plus tests, and on the held-out tests (no model)
+  [[ $bench == he ]] || return 0
+  $USCD evaluate --task humanevalplus --samples "$out/$method/samples.jsonl" --out "$r/humanevalplus-chat/$method" &&
+    heldout humaneval "$out/$method"
 }
 
 # a calibration a step needs (the 1.5B's come from steps calibrate-1.5b and calibrate-adadec-1.5b)

@@ -47,10 +47,16 @@ def test_status_marks_finished_steps_and_gives_the_others_command(tmp_path):
 
 def test_a_step_runs_the_command_it_names(tmp_path):
     run(tmp_path, "he-chat-branch")
-    call, program_a = (tmp_path / "calls").read_text().splitlines()
-    out = tmp_path / "results/qwen2.5-coder-0.5b/humaneval-chat"
+    call, program_a, plus, held_out = (tmp_path / "calls").read_text().splitlines()
+    r05 = tmp_path / "results/qwen2.5-coder-0.5b"
+    out = r05 / "humaneval-chat"
     assert call == f"eval humaneval --prompt-style chat --out {out} --batch 8 --quiet --methods branch"
     assert program_a == f"analyze program-a {out}/branch"
+    assert plus == (
+        f"evaluate --task humanevalplus --samples {out}/branch/samples.jsonl"
+        f" --out {r05}/humanevalplus-chat/branch"
+    )
+    assert held_out == f"heldout score humaneval {out}/branch"
 
 
 def test_the_1_5b_chat_steps_use_its_folders_model_and_calibrations(tmp_path):
@@ -68,7 +74,7 @@ def test_the_1_5b_chat_steps_use_its_folders_model_and_calibrations(tmp_path):
     cal.parent.mkdir(parents=True)
     cal.write_text("{}")
     run(tmp_path, "he-chat-uscd-cal-1.5b")
-    assert (tmp_path / "calls").read_text().splitlines()[-1] == (
+    assert (tmp_path / "calls").read_text().splitlines()[-3] == (
         f"eval humaneval --prompt-style chat --out {r15}/humaneval-chat --batch 8 --quiet --model 1.5b"
         f" --methods uscd-cal=uscd --calibration {cal}"
     )
