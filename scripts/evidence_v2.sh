@@ -100,12 +100,13 @@ step() {
       # program A scored on its own, the pairing that batch composition cannot blur
       branch)   chunked eval "multipl-e-$lang" --methods branch --out "$R05/multipl-e-$lang" --batch "$b" --quiet &&
                 $USCD analyze program-a "$R05/multipl-e-$lang/branch" &&
-                heldout "multipl-e-$lang" "$R05/multipl-e-$lang"/{greedy,branch,branch/program-a} &&
-                heldout_mle "$R05/multipl-e-$lang" ;;
+                heldout "multipl-e-$lang" "$R05/multipl-e-$lang"/{greedy,branch,branch/program-a} ;;
       filter)   chunked eval "multipl-e-$lang" --methods "filter=filter:n=$(n_for "$R05/multipl-e-$lang/branch")" \
-                  --out "$R05/multipl-e-$lang" --batch "$b" --quiet && heldout "multipl-e-$lang" "$R05/multipl-e-$lang/filter" ;;
+                  --out "$R05/multipl-e-$lang" --batch "$b" --quiet ;;
       *) echo "unknown step $s" >&2; return 2 ;;
-    esac
+    esac || return
+    # every run of the language on its held-out tests, where branch made them a column (no model)
+    heldout_mle "$R05/multipl-e-$lang"
     return
   fi
   # chat mode: the 0.5B's steps, and the 1.5B's (suffix -1.5b: its folders and its own calibrations)
@@ -149,8 +150,8 @@ step() {
 }
 
 # no model: held-out tests for every other method of a MultiPL-E language (its folder; default all)
-# where greedy has them (the branch step scores greedy, branch and its program A, then calls this
-# for its language), so every row of the language gets the column
+# where greedy has them (the branch step scores greedy, branch and its program A; every MultiPL-E
+# step then calls this for its language), so every row of the language gets the column
 heldout_mle() {
   local lang d m todo
   (( $# )) || set -- "$R05"/multipl-e-*  # default: every language

@@ -129,3 +129,18 @@ def test_a_multipl_e_branch_step_scores_the_languages_other_methods_on_held_out_
     assert calls[1] == f"analyze program-a {lang}/branch"
     assert calls[2] == f"heldout score multipl-e-lua {lang}/greedy {lang}/branch {lang}/branch/program-a"
     assert calls[3:] == [f"heldout score multipl-e-lua {lang}/uscd-cal"]
+
+
+def test_any_multipl_e_step_scores_its_run_on_held_out_tests_where_the_language_has_them(tmp_path):
+    r05 = tmp_path / "results/qwen2.5-coder-0.5b"
+    for lang, held in (("js", True), ("go", False)):
+        (r05 / f"multipl-e-{lang}/greedy").mkdir(parents=True)
+        if held:
+            (r05 / f"multipl-e-{lang}/greedy/heldout_summary.json").write_text("{}")
+        (r05 / f"multipl-e-{lang}/adadec").mkdir()
+        (r05 / f"multipl-e-{lang}/adadec/results.jsonl").write_text("{}")  # what the eval leaves
+    run(tmp_path, "mle-js-adadec", "mle-go-adadec")
+    js_eval, js_held, go_eval = (tmp_path / "calls").read_text().splitlines()
+    assert js_eval.startswith("eval multipl-e-js --methods adadec")
+    assert go_eval.startswith("eval multipl-e-go")  # no held-out column for go: nothing more
+    assert js_held == f"heldout score multipl-e-js {r05}/multipl-e-js/adadec"
