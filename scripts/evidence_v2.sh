@@ -245,16 +245,21 @@ overview_folders() {
   done
 }
 
-if [[ ${1:-} == list || $# == 0 ]]; then
-  list
+# One block, read whole before it runs, that exits: bash reads a script as it goes, so a file edited
+# while a long step runs would otherwise be read on from a stale offset when the step ends.
+{
+  if [[ ${1:-} == list || $# == 0 ]]; then
+    list
+    exit 0
+  fi
+  if [[ $1 == status ]]; then
+    status
+    exit 0
+  fi
+  for s in "$@"; do
+    start=$(date +%s)
+    step "$s" || exit $?
+    echo "== $s done in $(( $(date +%s) - start )) s" >&2
+  done
   exit 0
-fi
-if [[ $1 == status ]]; then
-  status
-  exit 0
-fi
-for s in "$@"; do
-  start=$(date +%s)
-  step "$s" || exit $?
-  echo "== $s done in $(( $(date +%s) - start )) s" >&2
-done
+}
