@@ -24,7 +24,8 @@ PARTS = {
     "2.": "0.5B, chat mode, HumanEval(+) and the MBPP+ snapshot",
     "3.": "1.5B: its own calibrations, then HumanEval and MBPP (completion prompts)",
     "4.": "the premise study (`uscd analyze premise`)",
-    "5.": "the rest of the grid: always-on baselines and the paper/official settings on MultiPL-E",
+    "5.": "the rest of the grid: the 1.5B in chat mode; always-on baselines and the paper/official settings"
+    " on MultiPL-E",
 }
 
 
