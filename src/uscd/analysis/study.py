@@ -141,14 +141,14 @@ def oracle_lines(
 ) -> Iterator[dict]:
     """The oracle's line of each (problem, sample): in order on one stream, in completion order on
     a batched serve loop of `batch` sequences."""
-    if batch == 1 or len(work) <= 1:
+    if batch == 1:
         for problem, sample in work:
             yield run_oracle(decoder, problem, sample, settings, judge)
         return
     from uscd.search.batched import on_serve_loop
 
     batched = BatchedDecoder(decoder.backend, batch)
-    jobs = [partial(_oracle, problem=p, sample=s, settings=settings, judge=judge) for p, s in work]
+    jobs = [partial(run_oracle, problem=p, sample=s, settings=settings, judge=judge) for p, s in work]
     cells = batch * 2 * decoder.backend.n_ctx  # A reads the lame prompt: two sequences per slot
     try:
         for _, line in on_serve_loop(batched, jobs, cells):
@@ -157,10 +157,6 @@ def oracle_lines(
             yield line
     finally:
         batched.close()
-
-
-def _oracle(programs, problem: Problem, sample: dict, settings: OracleSettings, judge: Judge) -> dict:
-    return run_oracle(programs, problem, sample, settings, judge)
 
 
 def write_summary(run_dir: Path) -> dict:
