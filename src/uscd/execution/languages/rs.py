@@ -40,6 +40,6 @@ LANGUAGE = Language(
     smoke=(SMOKE_GOOD, SMOKE_EARLY_EXIT),
     compile_s=30.0,
     env={"RUST_BACKTRACE": "0"},  # an ICE's panic message, not its backtrace, in the stderr tail
-    nproc=64,  # rustc 1.63 on 2 cores peaks near 10 threads (codegen workers, jobserver helper):
-    # at 16, exited-but-unreaped threads now and then tip it into an ICE ("failed to spawn thread")
+    nproc=64,  # rustc 1.63 starts codegen workers per core it sees (~10 threads on 2 cores): 16 tipped
+    # it into an ICE ("failed to spawn thread") in CI
 )
