@@ -118,6 +118,29 @@ def test_exit_code_and_tails(level):
     assert result.duration_s > 0
 
 
+def test_a_run_sees_at_most_its_cpus(level):
+    """Toolchains size thread pools by the CPUs they see; a many-core machine must not outgrow nproc."""
+    program = "import os\nprint(len(os.sched_getaffinity(0)))\n"
+    one = run_program(program, level=level, limits=dataclasses.replace(FAST, cpus=1))
+    assert one.status == "pass" and one.stdout_tail == "1\n", one
+    default = run_program(program, level=level, limits=FAST)
+    assert int(default.stdout_tail) == min(FAST.cpus, len(os.sched_getaffinity(0))), default
+
+
+def test_concurrent_runs_get_different_cpu_windows(monkeypatch):
+    from uscd.execution import _driver
+
+    pinned = []
+    monkeypatch.setattr(_driver.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(_driver.os, "sched_setaffinity", lambda pid, cpus: pinned.append(sorted(cpus)))
+    for key in range(5):
+        _driver._pin_cpus(2, key)
+    assert pinned == [[0, 1], [2, 3], [4, 5], [6, 7], [0, 1]]
+    monkeypatch.setattr(_driver.os, "sched_getaffinity", lambda pid: {0, 1})
+    _driver._pin_cpus(2, 7)
+    assert len(pinned) == 5  # no more CPUs than the cap: left alone
+
+
 def test_invalid_utf8_output(level):
     result = run_program("import os\nos.write(1, b'\\xff\\xfe ok')\n", level=level)
     assert result.status == "pass" and result.stdout_tail.endswith(" ok")
@@ -297,6 +320,8 @@ def test_limits_are_validated():
         Limits(wall_s=0)
     with pytest.raises(ValueError, match="nproc"):
         Limits(nproc=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cpus"):
+        Limits(cpus=0)
 
 
 def test_spawn_failure_is_an_error_result(monkeypatch):

@@ -10,7 +10,7 @@ everything it needs before it drops privileges. See docs/sandbox.md for the prot
   rlimits, writes "R" to the done pipe, executes the program, and only if the program returns
   normally writes "N" + nonce there. An exception writes "E" + one line instead.
 
-ARGS: nonce_fd done_fd status_fd uid gid cpu_s wall_s as_bytes fsize_bytes nproc nofile program
+ARGS: nonce_fd done_fd status_fd uid gid cpu_s wall_s as_bytes fsize_bytes nproc nofile cpus program
 [extra sys.path entries...]; uid -1 means "do not switch uid".
 
 Other languages: program is "--exec" and the rest is the command to exec. The runner then does not
@@ -46,7 +46,7 @@ def _prctl(option: int, value: int) -> None:
 
 def _parse(argv: list[str]) -> dict:
     names = ["nonce_fd", "done_fd", "status_fd", "uid", "gid", "cpu_s", "wall_s"]
-    names += ["as_bytes", "fsize_bytes", "nproc", "nofile"]
+    names += ["as_bytes", "fsize_bytes", "nproc", "nofile", "cpus"]
     values = argv[: len(names)]
     cfg = {
         name: float(value) if name == "wall_s" else int(value)
@@ -132,14 +132,24 @@ def _set_limits(cfg: dict) -> None:
         resource.setrlimit(res, (soft, hard))
 
 
+def _pin_cpus(count: int, key: int) -> None:
+    """At most `count` of our CPUs, a window chosen by `key` so that concurrent runs spread out."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) <= count:
+        return
+    start = key * count % len(available)
+    os.sched_setaffinity(0, {available[(start + i) % len(available)] for i in range(count)})
+
+
 def _enter_sandbox(cfg: dict) -> None:
-    """Drop to the sandbox uid, no new privileges, die with the guard, rlimits."""
+    """Drop to the sandbox uid, no new privileges, die with the guard, pin CPUs, rlimits."""
     if cfg["uid"] >= 0:
         _drop_privileges(cfg["uid"], cfg["gid"])
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid switch, which resets it
     if os.getppid() != cfg["guard_pid"]:
         os._exit(125)  # the guard is gone: nobody would clean up after us
+    _pin_cpus(cfg["cpus"], cfg["uid"] if cfg["uid"] >= 0 else os.getpid())
     _set_limits(cfg)
 
 

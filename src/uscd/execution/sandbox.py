@@ -52,9 +52,13 @@ class Limits:
     nproc: int = 16  # processes + threads of the sandbox uid
     nofile: int = 128
     output_bytes: int = 1 << 20  # stdout + stderr; beyond it the pipes are closed and the run fails
+    # CPUs the run may use (its affinity mask): toolchains size their thread pools by the CPUs they
+    # see, so on a many-core machine an uncapped Go, JVM or rustc would outgrow `nproc`
+    cpus: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("cpu_s", "address_space_mb", "file_size_mb", "nproc", "nofile", "output_bytes"):
+        names = ("cpu_s", "address_space_mb", "file_size_mb", "nproc", "nofile", "output_bytes", "cpus")
+        for name in names:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Limits.{name} must be a positive integer, got {value!r}")
@@ -261,6 +265,7 @@ def _driver_args(
         limits.file_size_mb << 20,
         limits.nproc,
         limits.nofile,
+        limits.cpus,
         *(("main.py", *_levels.site_packages()) if step is None else ("--exec", *step.argv)),
     ]
     return [str(v) for v in values]
