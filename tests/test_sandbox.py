@@ -127,6 +127,15 @@ def test_a_run_sees_at_most_its_cpus(level):
     assert int(default.stdout_tail) == min(FAST.cpus, len(os.sched_getaffinity(0))), default
 
 
+def test_the_driver_is_read_with_the_module_that_builds_its_argv():
+    import subprocess
+    import sys
+
+    probe = "import uscd.execution.sandbox as s; print(s._driver_source.cache_info().currsize)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"  # read at import, not at the first run
+
+
 def test_concurrent_runs_get_different_cpu_windows(monkeypatch):
     from uscd.execution import _driver
 

@@ -90,6 +90,11 @@ def _driver_source() -> str:
     return (Path(__file__).with_name("_driver.py")).read_text(encoding="utf-8")
 
 
+# Read now, with this module: a driver file edited later (an editable install during a long eval)
+# must not be paired with the argv this module builds.
+_driver_source()
+
+
 # --------------------------------------------------------------------------- levels
 
 
