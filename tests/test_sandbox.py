@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -128,9 +130,6 @@ def test_a_run_sees_at_most_its_cpus(level):
 
 
 def test_the_driver_is_read_with_the_module_that_builds_its_argv():
-    import subprocess
-    import sys
-
     probe = "import uscd.execution.sandbox as s; print(s._driver_source.cache_info().currsize)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"  # read at import, not at the first run
